@@ -1,0 +1,744 @@
+"""minigrok: a one-layer transformer that groks, with every line of its training visible.
+
+    python minigrok.py --task add          # modular addition: memorise, then grok
+
+The model is the one of Nanda et al. 2023 ("Progress measures for grokking"): token and
+learned position embeddings, one multi-head attention layer, a ReLU MLP, an unembedding;
+no LayerNorm. The forward pass, the backward pass (written out by hand, no autograd) and
+AdamW are all in this file, on NumPy, or on CuPy when a GPU works (`--device`).
+
+Weights live in one flat dict under TransformerLens's names and right-multiply shapes, so
+analysis reads a circuit such as W_E @ W_V @ W_O @ W_in straight off a checkpoint. The
+gradients, the AdamW moments and the checkpoint use the same keys. tasks.py makes the
+data; analysis.py takes trained weights apart.
+
+Reading order: the model (init_params, forward, backward), the loss, AdamW, then training,
+checkpoints and the command line.
+"""
+import argparse
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import tasks
+
+xp = np   # the array module, NumPy or CuPy: chosen once, by use_device()
+
+
+# ============================================================================ config
+@dataclass(frozen=True)
+class Config:
+    task: str = "add"
+    # data
+    p: int = 113                 # add: the modulus
+    n: int = 100                 # max/median/sort: numbers are 0 .. n-1
+    frac_train: float = 0.3      # add: fraction of the p*p pairs used for training
+    n_train: int = 0             # training examples (add: overrides frac_train when > 0)
+    n_test: int = 0              # max/median/sort: test examples
+    augment: bool = False        # max/median/sort: add tuples for every answer value
+    data_seed: int = 598
+    # model (Nanda et al.'s sizes by default)
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    # optimisation
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.98
+    epochs: int = 3000
+    batch_size: int = 0          # 0: full batch
+    seed: int = 0                # weight init and minibatch order
+    dtype: str = "float32"
+    # bookkeeping: none of these changes the weights
+    eval_every: int = 10
+    save_every: int = 1000
+    snapshot_every: int = 0      # keep a copy of the weights every K epochs (0: never)
+
+
+# The defaults of each task (the Config defaults above are addition's), and the preset
+# that reproduces Nanda et al.'s run. How they were chosen is in README.md.
+TASK_DEFAULTS = {
+    "add": dict(),
+    "max": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
+                weight_decay=0.1, eval_every=10, save_every=100),
+    "median": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
+                   weight_decay=0.1, eval_every=10, save_every=100),
+    "sort": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
+                 weight_decay=0.1, eval_every=10, save_every=100),
+}
+PRESETS = {
+    "nanda": dict(p=113, frac_train=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512,
+                  lr=1e-3, weight_decay=1.0, epochs=25000, eval_every=100),
+}
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line on stderr and exit code 2."""
+
+
+def check_config(cfg):
+    """Raise UsageError with what is wrong and what is allowed."""
+    def need(ok, msg):
+        if not ok:
+            raise UsageError(msg)
+    need(cfg.task in tasks.TASKS, f"unknown task {cfg.task!r}; choose one of {', '.join(tasks.TASKS)}")
+    need(cfg.p >= 2, f"--p must be an integer >= 2, got {cfg.p}")
+    need(cfg.n >= 2, f"--n must be an integer >= 2, got {cfg.n}")
+    need(0 < cfg.frac_train < 1, f"--frac-train must be between 0 and 1 (exclusive), got {cfg.frac_train}")
+    for name in ("d_model", "n_heads", "d_head", "d_mlp", "epochs", "eval_every", "save_every"):
+        need(getattr(cfg, name) > 0, f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
+    for name in ("n_train", "n_test", "batch_size", "snapshot_every"):
+        need(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+    need(cfg.n_heads * cfg.d_head == cfg.d_model,
+         f"--n-heads ({cfg.n_heads}) times --d-head ({cfg.d_head}) must equal --d-model ({cfg.d_model})")
+    need(cfg.lr > 0, f"--lr must be positive, got {cfg.lr}")
+    need(cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}")
+    need(0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)")
+    need(cfg.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {cfg.dtype!r}")
+    total = tasks.n_examples(cfg)
+    if cfg.task == "add":
+        n_train = cfg.n_train or int(cfg.frac_train * total)
+        need(1 <= n_train < total, f"--n-train must be between 1 and {total - 1} (p*p - 1 for p={cfg.p}), got {n_train}")
+    else:
+        need(cfg.n_train > 0 and cfg.n_test > 0, "--n-train and --n-test must be positive for max, median and sort")
+        need(cfg.n_train + cfg.n_test <= total // 2,
+             f"--n-train + --n-test must be at most {total // 2} (half of the n^5 tuples for n={cfg.n}), "
+             f"got {cfg.n_train + cfg.n_test}")
+
+
+# ============================================================================ backend
+def keep_freed_memory():
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    NumPy allocates a fresh array for every intermediate, and a training step makes dozens
+    of megabyte-sized ones. By default glibc hands large blocks back to the kernel when
+    they are freed, so the next step pays a page fault for every 4 KiB it touches again:
+    that made an epoch of the default run almost twice as slow. With blocks up to 32 MiB
+    served from the heap and the heap never trimmed, the same memory is reused each step.
+    Linux/glibc only; elsewhere nothing changes."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)
+    libc.mallopt(M_TRIM_THRESHOLD, 2**30)
+
+
+def use_device(device):
+    """Choose the array module once: CuPy on a working GPU, else NumPy.
+    'auto' falls back to NumPy with one line on stderr; 'gpu' without a GPU is an error."""
+    global xp
+    if device == "cpu":
+        xp = np
+        keep_freed_memory()
+        return "cpu"
+    try:
+        import cupy
+        ok = cupy.is_available()
+        why = "cupy finds no CUDA device"
+    except Exception as e:          # not installed, or no CUDA libraries
+        ok, why = False, f"cupy cannot be used ({type(e).__name__})"
+    if ok:
+        xp = cupy
+        return "gpu"
+    if device == "gpu":
+        raise UsageError(f"--device gpu needs a working CUDA GPU, but {why}; use --device cpu or auto")
+    print(f"minigrok: no working GPU ({why}); using NumPy on the CPU", file=sys.stderr)
+    xp = np
+    keep_freed_memory()
+    return "cpu"
+
+
+def to_numpy(a):
+    """Arrays go back to NumPy only at the edges: checkpoints, printing, plotting."""
+    return a if isinstance(a, np.ndarray) else a.get()
+
+
+# ============================================================================ model
+def init_params(cfg, d_vocab, d_vocab_out, n_ctx):
+    """N(0,1)/sqrt(d_model) for every matrix except W_U (N(0,1)/sqrt(d_vocab)); biases zero."""
+    rng = np.random.default_rng(cfg.seed)
+    d, H, dh, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
+    shapes = {"W_E": (d_vocab, d), "W_pos": (n_ctx, d),
+              "W_Q": (H, d, dh), "W_K": (H, d, dh), "W_V": (H, d, dh), "W_O": (H, dh, d),
+              "W_in": (d, m), "W_out": (m, d), "W_U": (d, d_vocab_out)}
+    params = {}
+    for name, shape in shapes.items():
+        scale = 1 / np.sqrt(d_vocab if name == "W_U" else d)
+        params[name] = rng.standard_normal(shape) * scale
+    params["b_in"] = np.zeros(m)
+    params["b_out"] = np.zeros(d)
+    return {k: xp.asarray(v, dtype=cfg.dtype) for k, v in params.items()}
+
+
+def heads_as_columns(W):
+    """[head, d_model, d_head] -> [d_model, head*d_head]: all heads in one matrix product."""
+    return W.transpose(1, 0, 2).reshape(W.shape[1], -1)
+
+
+def causal_mask(n_pos, n_read):
+    """[read, pos], True where the key comes after the query (the query at readout row r
+    sits at position n_pos - n_read + r)."""
+    query_pos = xp.arange(n_pos - n_read, n_pos)
+    return xp.arange(n_pos)[None, :] > query_pos[:, None]
+
+
+# The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
+#   resid_pre   [batch, pos, d_model]       W_E[token] + W_pos[pos]
+#   q           [batch, R, head, d_head]    queries, at the readout positions only
+#   k, v        [batch, pos, head, d_head]  keys and values, at every position
+#   attn_scores [batch, head, R, pos]       q.k / sqrt(d_head), -inf where masked
+#   pattern     [batch, head, R, pos]       softmax of attn_scores over pos
+#   z           [batch, R, head, d_head]    pattern-weighted values
+#   attn_out    [batch, R, d_model]         z @ W_O, summed over heads
+#   resid_mid   [batch, R, d_model]         resid_pre + attn_out
+#   mlp_pre     [batch, R, d_mlp]           resid_mid @ W_in + b_in
+#   mlp_post    [batch, R, d_mlp]           ReLU(mlp_pre)
+#   resid_post  [batch, R, d_model]         resid_mid + mlp_post @ W_out + b_out
+# and, for backward, the (token, position) tables described in forward: resid_tab
+# [vocab*pos, d_model], read_tab [vocab*R, d_model], q_tab [vocab*R, head, d_head],
+# k_tab [vocab*pos, head, d_head], the tokens, and each example's rows in the tables,
+# ids [batch, pos] and read_ids [batch, R].
+def forward(params, tokens, n_read=1):
+    """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
+    positions, and the cache above.
+
+    Two facts of a one-layer model make this cheaper than the textbook computation, with
+    the same result (test_minigrok.py checks both against a plain implementation):
+    1. Only the readout positions' predictions are ever read, and nothing computed from a
+       position's query, MLP or unembedding reaches another position (there is no second
+       layer). So queries, the MLP and the unembedding are computed at the readout
+       positions only. Keys and values are still needed at every position.
+    2. The residual stream entering the layer is W_E[token] + W_pos[pos]: it depends only
+       on the (token, position) pair. So q, k and v are computed once per pair, in tables
+       of d_vocab * pos rows, and each example looks its rows up. Attention scores too:
+       the score of a query row and a key row is an entry of the table q_tab @ k_tab.T,
+       which is the QK circuit W_E W_Q W_K^T W_E^T (plus position terms) of the papers.
+    """
+    W_E, W_pos = params["W_E"], params["W_pos"]
+    batch, n_pos = tokens.shape
+    d_vocab, d_model = W_E.shape
+    n_heads, _, d_head = params["W_Q"].shape
+    read = slice(n_pos - n_read, n_pos)                         # the readout positions
+
+    # Tables over (token, position) pairs; row token*n_pos + pos, or token*R + r for queries.
+    resid_tab = (W_E[:, None, :] + W_pos[None, :n_pos, :]).reshape(-1, d_model)       # [vocab*pos, d_model]
+    read_tab = (W_E[:, None, :] + W_pos[None, read, :]).reshape(-1, d_model)          # [vocab*R, d_model]
+    q_tab = (read_tab @ heads_as_columns(params["W_Q"])).reshape(-1, n_heads, d_head)  # [vocab*R, head, d_head]
+    k_tab = (resid_tab @ heads_as_columns(params["W_K"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
+    v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
+    qk_tab = q_tab.transpose(1, 0, 2) @ k_tab.transpose(1, 2, 0) / math.sqrt(d_head)  # [head, vocab*R, vocab*pos]
+    ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
+    read_ids = tokens[:, read] * n_read + xp.arange(n_read)     # [batch, R]   rows of read/q tables
+
+    resid_pre = resid_tab[ids]                                  # [batch, pos, d_model]
+    q = q_tab[read_ids]                                         # [batch, R, head, d_head]
+    k = k_tab[ids]                                              # [batch, pos, head, d_head]
+    v = v_tab[ids]                                              # [batch, pos, head, d_head]
+
+    # attention: each readout query against every key at or before it
+    attn_scores = qk_tab[:, read_ids[:, :, None], ids[:, None, :]].transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
+    attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
+    pattern = xp.exp(attn_scores - attn_scores.max(-1, keepdims=True))
+    pattern /= pattern.sum(-1, keepdims=True)                  # [batch, head, R, pos]
+    z = (pattern @ v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)    # [batch, R, head, d_head]
+
+    # From here on each readout position is a row of its own: [batch*R, ...] matrices make
+    # every product one large matmul (a 3-D @ 2-D product would be batch small ones).
+    rows = lambda a: a.reshape(batch * n_read, -1)
+    attn_out = rows(z) @ params["W_O"].reshape(-1, d_model)     # [batch*R, d_model]  (sum over heads)
+    resid_mid = rows(resid_pre[:, read]) + attn_out             # [batch*R, d_model]
+    mlp_pre = resid_mid @ params["W_in"]                        # [batch*R, d_mlp]
+    mlp_pre += params["b_in"]                                   # (in place: no second big array)
+    mlp_post = xp.maximum(mlp_pre, 0)                           # [batch*R, d_mlp]
+    resid_post = mlp_post @ params["W_out"]                     # [batch*R, d_model]
+    resid_post += resid_mid + params["b_out"]
+    logits = resid_post @ params["W_U"]                         # [batch*R, d_vocab_out]
+
+    unrows = lambda a: a.reshape(batch, n_read, -1)             # back to [batch, R, ...]
+    cache = dict(resid_pre=resid_pre, q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z,
+                 attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), mlp_pre=unrows(mlp_pre),
+                 mlp_post=unrows(mlp_post), resid_post=unrows(resid_post),
+                 tokens=tokens, ids=ids, read_ids=read_ids, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab=k_tab)
+    return unrows(logits), cache
+
+
+def lookup_backward(d, tokens, d_vocab):
+    """The backward of a table lookup table[token, pos]: d [pos, batch, c] -> [d_vocab, pos, c],
+    summing the gradients of all examples that looked up the same (token, position) row.
+    Written as a matmul with a one-hot matrix per position, which is what BLAS is fast at
+    (np.add.at, the obvious way, is ~10x slower)."""
+    onehot = (tokens.T[:, None, :] == xp.arange(d_vocab)[None, :, None]).astype(d.dtype)   # [pos, vocab, batch]
+    return (onehot @ d).transpose(1, 0, 2)                     # [vocab, pos, c]
+
+
+def backward(params, cache, dlogits):
+    """dlogits [batch, R, d_vocab_out] -> grads, a dict with the keys of params.
+    Each step undoes one line of forward, from the last to the first."""
+    W_E, W_pos = params["W_E"], params["W_pos"]
+    d_vocab, d_model = W_E.shape
+    n_heads, _, d_head = params["W_Q"].shape
+    ids, read_ids, pattern = cache["ids"], cache["read_ids"], cache["pattern"]
+    batch, n_pos = ids.shape
+    n_read = dlogits.shape[1]
+    read = slice(n_pos - n_read, n_pos)
+    rows = lambda a: a.reshape(batch * n_read, -1)              # [batch, R, c] -> [batch*R, c]
+    dlogits = rows(dlogits)
+    g = {}
+
+    # logits = resid_post @ W_U
+    g["W_U"] = rows(cache["resid_post"]).T @ dlogits
+    dresid_post = dlogits @ params["W_U"].T                     # [batch*R, d_model]
+    # resid_post = resid_mid + mlp_post @ W_out + b_out
+    g["W_out"] = rows(cache["mlp_post"]).T @ dresid_post
+    g["b_out"] = dresid_post.sum(0)
+    dmlp_pre = dresid_post @ params["W_out"].T                  # [batch*R, d_mlp], dmlp_post until masked:
+    # mlp_post = ReLU(mlp_pre)
+    dmlp_pre *= rows(cache["mlp_pre"]) > 0
+    # mlp_pre = resid_mid @ W_in + b_in
+    g["W_in"] = rows(cache["resid_mid"]).T @ dmlp_pre
+    g["b_in"] = dmlp_pre.sum(0)
+    dresid_mid = dresid_post + dmlp_pre @ params["W_in"].T      # [batch*R, d_model]
+    # resid_mid = resid_pre[read] + attn_out;  attn_out = z @ W_O (summed over heads)
+    g["W_O"] = (rows(cache["z"]).T @ dresid_mid).reshape(n_heads, d_head, d_model)
+    dz = (dresid_mid @ params["W_O"].reshape(-1, d_model).T).reshape(batch, n_read, n_heads, d_head)
+    # z = pattern @ v   (per head)
+    dpattern = dz.transpose(0, 2, 1, 3) @ cache["v"].transpose(0, 2, 3, 1)   # [batch, head, R, pos]
+    dv = xp.einsum("bhrt,brhd->tbhd", pattern, dz)              # [pos, batch, head, d_head] (pos first for the next step)
+    # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
+    dscores = pattern * (dpattern - (dpattern * pattern).sum(-1, keepdims=True))   # [batch, head, R, pos]
+
+    # Back into the tables. attn_scores = qk_tab[:, read_ids, ids]: add each score's
+    # gradient into its table entry (bincount sums the entries that share an index).
+    n_rows, n_read_rows = d_vocab * n_pos, d_vocab * n_read
+    entry = (xp.arange(n_heads)[:, None, None] * n_read_rows + read_ids[:, None, :, None]) * n_rows \
+        + ids[:, None, None, :]                                 # [batch, head, R, pos] flat index into qk_tab
+    dqk_tab = xp.bincount(entry.ravel(), weights=dscores.ravel(), minlength=n_heads * n_read_rows * n_rows)
+    dqk_tab = dqk_tab.reshape(n_heads, n_read_rows, n_rows).astype(W_E.dtype) / math.sqrt(d_head)
+    # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
+    q_tab, k_tab = cache["q_tab"], cache["k_tab"]
+    dq_tab = (dqk_tab @ k_tab.transpose(1, 0, 2)).transpose(1, 0, 2).reshape(n_read_rows, -1)           # [vocab*R, head*d_head]
+    dk_tab = (dqk_tab.transpose(0, 2, 1) @ q_tab.transpose(1, 0, 2)).transpose(1, 0, 2).reshape(n_rows, -1)  # [vocab*pos, head*d_head]
+    # v = v_tab[ids] and resid_pre[read] = read_tab[read_ids]: sum each example's gradient into its row
+    tokens = cache["tokens"]
+    dv_tab = lookup_backward(dv.reshape(n_pos, batch, -1), tokens, d_vocab).reshape(n_rows, -1)        # [vocab*pos, head*d_head]
+    dread_tab = lookup_backward(dresid_mid.reshape(batch, n_read, -1).transpose(1, 0, 2), tokens[:, read], d_vocab)   # [vocab, R, d_model]
+    dread_tab = dread_tab.reshape(n_read_rows, -1)
+    # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
+    per_head = lambda m: m.reshape(d_model, n_heads, d_head).transpose(1, 0, 2)  # [d_model, head*d_head] -> [head, d_model, d_head]
+    g["W_Q"] = per_head(cache["read_tab"].T @ dq_tab)
+    g["W_K"] = per_head(cache["resid_tab"].T @ dk_tab)
+    g["W_V"] = per_head(cache["resid_tab"].T @ dv_tab)
+    dread_tab += dq_tab @ heads_as_columns(params["W_Q"]).T
+    dresid_tab = dk_tab @ heads_as_columns(params["W_K"]).T + dv_tab @ heads_as_columns(params["W_V"]).T
+    # resid_tab = W_E[token] + W_pos[pos], and read_tab the same at the readout positions
+    dresid_tab = dresid_tab.reshape(d_vocab, n_pos, d_model)
+    dresid_tab[:, read] += dread_tab.reshape(d_vocab, n_read, d_model)
+    g["W_E"] = dresid_tab.sum(1)
+    g["W_pos"] = xp.zeros_like(W_pos)
+    g["W_pos"][:n_pos] = dresid_tab.sum(0)
+    return {k: xp.ascontiguousarray(g[k]) for k in params}
+
+
+# ============================================================================ loss
+def cross_entropy(logits, targets):
+    """Mean cross-entropy over (batch, readout) -> (loss, dloss/dlogits).
+    The log-softmax is computed in float64: in float32 the loss saturates near 1e-7,
+    which is where a grokked model's train loss lives."""
+    x = logits.astype(xp.float64)
+    x = x - x.max(-1, keepdims=True)
+    logp = x - xp.log(xp.exp(x).sum(-1, keepdims=True))        # [batch, R, vocab_out]
+    loss = -xp.take_along_axis(logp, targets[..., None], -1).mean()
+    onehot = xp.arange(logits.shape[-1]) == targets[..., None]
+    dlogits = (xp.exp(logp) - onehot) / targets.size
+    return float(loss), dlogits.astype(logits.dtype)
+
+
+# ============================================================================ AdamW
+DECAYED = ("W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U")   # every weight matrix, not the biases
+
+
+def adamw_init(params):
+    return {"step": 0, "m": {k: xp.zeros_like(v) for k, v in params.items()},
+            "v": {k: xp.zeros_like(v) for k, v in params.items()}}
+
+
+def adamw_step(params, grads, state, cfg):
+    """One AdamW update in place, with PyTorch's semantics: decoupled weight decay
+    (w -= lr*wd*w, before the Adam step), bias-corrected moments, eps 1e-8 added to
+    sqrt(v_hat)."""
+    state["step"] += 1
+    t, b1, b2 = state["step"], cfg.beta1, cfg.beta2
+    for k, w in params.items():
+        m, v = state["m"][k], state["v"][k]
+        if k in DECAYED:
+            w *= 1 - cfg.lr * cfg.weight_decay
+        m *= b1
+        m += (1 - b1) * grads[k]
+        v *= b2
+        v += (1 - b2) * grads[k] ** 2
+        denom = xp.sqrt(v) / math.sqrt(1 - b2 ** t) + 1e-8
+        w -= (cfg.lr / (1 - b1 ** t)) * m / denom
+
+
+# ============================================================================ evaluation
+EVAL_CHUNK = 8192   # examples per forward pass in evaluation, to bound memory
+
+
+def predict(params, tokens, n_read, decode):
+    """Predicted tokens [batch, n_read]. With decode (sort), the outputs are generated
+    greedily, one at a time, each fed back as the next input: tokens[:, :-(n_read-1)] is
+    the prompt and the teacher-forced tokens after it are not looked at."""
+    if not decode:
+        return forward(params, tokens, n_read)[0].argmax(-1)
+    seq = tokens[:, :tokens.shape[1] - (n_read - 1)]            # [batch, inputs + SEP]
+    preds = []
+    for step in range(n_read):
+        preds.append(forward(params, seq, 1)[0][:, 0].argmax(-1))   # [batch]
+        seq = xp.concatenate([seq, preds[-1][:, None]], 1)
+    return xp.stack(preds, 1)                                   # [batch, n_read]
+
+
+def evaluate(params, tokens, targets, n_read, decode):
+    """Loss (teacher-forced) and accuracy of predict() on a data set, in chunks.
+    With decode also seq_acc, the fraction of sequences predicted entirely right."""
+    loss, right, seq_right = 0.0, 0, 0
+    for i in range(0, len(tokens), EVAL_CHUNK):
+        tok, tgt = tokens[i:i + EVAL_CHUNK], targets[i:i + EVAL_CHUNK]
+        loss += cross_entropy(forward(params, tok, n_read)[0], tgt)[0] * len(tok)
+        hit = predict(params, tok, n_read, decode) == tgt
+        right += int(hit.sum())
+        seq_right += int(hit.all(1).sum())
+    out = {"loss": loss / len(tokens), "acc": right / targets.size}
+    if decode:
+        out["seq_acc"] = seq_right / len(tokens)
+    return out
+
+
+# ============================================================================ training
+def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read):
+    """One pass over the training set: full batch, or shuffled minibatches whose order
+    depends only on (seed, epoch), so a resumed run sees the same batches. Returns the
+    mean loss, or nan (before any update with it) as soon as a loss is not finite."""
+    n = len(tokens)
+    if cfg.batch_size == 0 or cfg.batch_size >= n:
+        batches = [slice(None)]
+    else:
+        perm = xp.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(n))
+        batches = [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+    total = 0.0
+    for idx in batches:
+        logits, cache = forward(params, tokens[idx], n_read)
+        loss, dlogits = cross_entropy(logits, targets[idx])
+        if not np.isfinite(loss):
+            return float("nan")
+        adamw_step(params, backward(params, cache, dlogits), opt, cfg)
+        total += loss
+    return total / len(batches)
+
+
+def record(history, epoch, wall, params, evals, data):
+    """Append one evaluation of every data set to history (a dict of lists)."""
+    history.setdefault("epoch", []).append(epoch)
+    history.setdefault("wall_s", []).append(round(wall, 3))
+    for name, (tokens, targets) in evals.items():
+        for key, value in evaluate(params, tokens, targets, data.n_read, data.decode).items():
+            history.setdefault(f"{name}_{key}", []).append(value)
+
+
+def milestones(history):
+    """(epoch, wall seconds) at which train accuracy first reached 100% and test accuracy
+    first reached 50% and 99%; None where it has not (yet)."""
+    def first(key, threshold):
+        for e, w, a in zip(history["epoch"], history["wall_s"], history[key]):
+            if a >= threshold:
+                return e, w
+        return None
+    return {"train_acc_100": first("train_acc", 1.0), "test_acc_50": first("test_acc", 0.5),
+            "test_acc_99": first("test_acc", 0.99)}
+
+
+def status_line(cfg, history, rate):
+    h = {k: v[-1] for k, v in history.items()}
+    left = (cfg.epochs - h["epoch"]) / rate if rate > 0 else 0
+    return (f"epoch {h['epoch']:>6}/{cfg.epochs}  loss {h['train_loss']:.3e} / {h['test_loss']:.3e}  "
+            f"acc {h['train_acc']:.4f} / {h['test_acc']:.4f}  {rate:6.1f} epochs/s  {left:5.0f} s left")
+
+
+class Interrupt:
+    """Ctrl-C (or SIGTERM) sets a flag; the loop checks it between epochs, so the weights
+    are never saved half-updated."""
+    def __init__(self):
+        self.hit = False
+        self.old = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(self, signum, frame):
+        self.hit = True
+
+    def restore(self):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
+def train(cfg, out, resume=False, verbose=True):
+    """Train cfg's task, checkpointing to `out`. Returns (params, history, exit_code)."""
+    data = tasks.make_data(cfg)
+    as_xp = lambda pair: tuple(xp.asarray(a) for a in pair)
+    train_tokens, train_targets = as_xp(data.train)
+    evals = {name: as_xp(pair) for name, pair in data.evals.items()}
+    if resume:
+        ck = load_checkpoint(out)
+        check_resumable(ck["config"], cfg)
+        params = {k: xp.asarray(v) for k, v in ck["params"].items()}
+        opt = {"step": ck["opt"]["step"], "m": {k: xp.asarray(v) for k, v in ck["opt"]["m"].items()},
+               "v": {k: xp.asarray(v) for k, v in ck["opt"]["v"].items()}}
+        history, snapshots, epoch, wall0 = ck["history"], ck["snapshots"], ck["epoch"], ck["wall_s"]
+    else:
+        params = init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+        opt, history, snapshots, epoch, wall0 = adamw_init(params), {}, [], 0, 0.0
+        record(history, 0, 0.0, params, evals, data)
+        if cfg.snapshot_every:
+            snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
+
+    def save(epoch, wall):
+        save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall)
+
+    tty = verbose and sys.stdout.isatty()
+    stop, code, overhead = Interrupt(), 0, 0.0
+    t_start, e_start = time.perf_counter(), epoch
+    wall = lambda: wall0 + time.perf_counter() - t_start
+    try:
+        while epoch < cfg.epochs:
+            loss = train_epoch(params, opt, train_tokens, train_targets, cfg, epoch, data.n_read)
+            if not np.isfinite(loss):
+                print(f"\nminigrok: the training loss became {loss} at epoch {epoch + 1}; stopped. "
+                      f"The last good checkpoint is kept at {out}", file=sys.stderr)
+                return params, history, 1
+            epoch += 1
+            t0 = time.perf_counter()
+            if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
+                snapshots.append((epoch, {k: to_numpy(v).copy() for k, v in params.items()}))
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or stop.hit:
+                record(history, epoch, wall(), params, evals, data)
+                rate = (epoch - e_start) / max(time.perf_counter() - t_start, 1e-9)
+                if tty:
+                    print("\r" + status_line(cfg, history, rate), end="", flush=True)
+                elif verbose:
+                    print(status_line(cfg, history, rate), flush=True)
+            if epoch % cfg.save_every == 0 or stop.hit:
+                save(epoch, wall())
+            overhead += time.perf_counter() - t0
+            if stop.hit:
+                print(f"\nminigrok: interrupted at epoch {epoch}; saved {out} "
+                      f"(continue with the same flags and --resume)", file=sys.stderr)
+                return params, history, 130
+        t0 = time.perf_counter()
+        save(epoch, wall())
+        overhead += time.perf_counter() - t0
+    finally:
+        stop.restore()
+    if tty:
+        print()
+    if verbose:
+        print_summary(cfg, history, out, wall(), overhead / max(time.perf_counter() - t_start, 1e-9))
+    return params, history, code
+
+
+def print_summary(cfg, history, out, wall, overhead):
+    ms = milestones(history)
+    say = lambda m: f"epoch {m[0]} ({m[1]:.1f} s)" if m else "not reached"
+    print(f"train accuracy 100%: {say(ms['train_acc_100'])}")
+    print(f"test accuracy 50%:   {say(ms['test_acc_50'])}")
+    print(f"test accuracy 99%:   {say(ms['test_acc_99'])}")
+    finals = "  ".join(f"{k} {v[-1]:.4g}" for k, v in history.items() if k not in ("epoch", "wall_s"))
+    print(f"final (epoch {history['epoch'][-1]}): {finals}")
+    print(f"wall time {wall:.1f} s ({100 * overhead:.1f}% in evaluation and checkpoints); checkpoint {out}")
+
+
+# ============================================================================ checkpoints
+RUN_FIELDS_FREE = ("epochs", "save_every")   # may differ between a run and its --resume
+
+
+def check_resumable(saved, cfg):
+    for f in dataclasses.fields(Config):
+        a, b = getattr(saved, f.name), getattr(cfg, f.name)
+        if f.name not in RUN_FIELDS_FREE and a != b:
+            raise UsageError(f"--resume: the checkpoint was trained with {f.name}={a!r} but this run "
+                             f"has {f.name}={b!r}; resume with the same flags (only --epochs and "
+                             f"--save-every may change)")
+
+
+def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s):
+    """Write the run to `path` atomically: a temporary file in the same folder, then a
+    rename, so a crash mid-write leaves the previous checkpoint as it was."""
+    arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
+              "history": np.array(json.dumps(history)), "epoch": np.array(epoch),
+              "wall_s": np.array(wall_s), "adam_step": np.array(opt["step"])}
+    for k, v in params.items():
+        arrays[k] = to_numpy(v)
+        arrays[f"adam_m/{k}"] = to_numpy(opt["m"][k])
+        arrays[f"adam_v/{k}"] = to_numpy(opt["v"][k])
+    if snapshots:
+        arrays["snapshot_epochs"] = np.array([e for e, _ in snapshots])
+        for k in params:
+            arrays[f"snapshot/{k}"] = np.stack([s[k] for _, s in snapshots])
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path):
+    """Everything a checkpoint holds, as NumPy arrays and plain Python: config, params,
+    opt (AdamW state), history, snapshots [(epoch, params)], epoch, wall_s."""
+    if not os.path.exists(path):
+        raise UsageError(f"checkpoint {path} does not exist; train one with python minigrok.py --task ... --out {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["format"]) != "minigrok-1":
+                raise ValueError("unknown format")
+            raw = json.loads(str(z["config"]))
+            cfg = Config(**raw)
+            names = [k for k in z.files if k in ("b_in", "b_out") or k.startswith("W_")]
+            params = {k: z[k] for k in names}
+            opt = {"step": int(z["adam_step"]), "m": {k: z[f"adam_m/{k}"] for k in names},
+                   "v": {k: z[f"adam_v/{k}"] for k in names}}
+            snapshots = []
+            if "snapshot_epochs" in z.files:
+                stacks = {k: z[f"snapshot/{k}"] for k in names}
+                snapshots = [(int(e), {k: stacks[k][i] for k in names})
+                             for i, e in enumerate(z["snapshot_epochs"])]
+            return dict(config=cfg, params=params, opt=opt, history=json.loads(str(z["history"])),
+                        snapshots=snapshots, epoch=int(z["epoch"]), wall_s=float(z["wall_s"]))
+    except UsageError:
+        raise
+    except Exception as e:
+        raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
+
+
+def load(path):
+    """(config, weights, history) of a checkpoint: the entry point for analysis."""
+    ck = load_checkpoint(path)
+    return ck["config"], ck["params"], ck["history"]
+
+
+# ============================================================================ plotting
+def plot_history(history, path, title):
+    """Train and test loss and accuracy against epoch, on log axes: the grokking curve."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = np.maximum(np.array(history["epoch"]), 1)         # epoch 0 drawn at 1 on a log axis
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    sets = [k[:-5] for k in history if k.endswith("_loss")]
+    for name in sets:
+        ax_loss.plot(epochs, history[f"{name}_loss"], label=name)
+        ax_acc.plot(epochs, history[f"{name}_acc"], label=name)
+    ax_loss.set(xscale="log", yscale="log", xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_acc.set(xscale="log", xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ============================================================================ command line
+class Parser(argparse.ArgumentParser):
+    def error(self, message):          # one line, exit 2
+        print(f"minigrok: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def make_parser():
+    d = Config()
+    ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="Task defaults (over the Config defaults shown above): "
+                       + "; ".join(f"{t}: {', '.join(f'{k}={v}' for k, v in o.items()) or 'as shown'}"
+                                   for t, o in TASK_DEFAULTS.items())
+                       + ". --preset nanda: " + ", ".join(f"{k}={v}" for k, v in PRESETS["nanda"].items()) + ".")
+    ap.add_argument("--task", default="add", help="add, max, median or sort (default: add)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), help="a named configuration, e.g. nanda (Nanda et al. 2023)")
+    helps = {"p": "modulus for add", "n": "numbers are 0..n-1 for max/median/sort",
+             "frac_train": "add: fraction of pairs to train on", "n_train": "training examples (add: overrides --frac-train)",
+             "n_test": "test examples (max/median/sort)", "data_seed": "seed of the train/test split",
+             "epochs": "training epochs", "batch_size": "minibatch size (0: full batch)",
+             "seed": "seed of the weight init and minibatch order", "dtype": "float32 or float64",
+             "eval_every": "evaluate every K epochs", "save_every": "checkpoint every K epochs",
+             "snapshot_every": "keep a weight snapshot every K epochs (0: never)"}
+    for f in dataclasses.fields(Config):
+        if f.name in ("task", "augment"):
+            continue
+        ap.add_argument("--" + f.name.replace("_", "-"), type=f.type if isinstance(f.type, type) else eval(f.type),
+                        default=None, help=f"{helps.get(f.name, f.name.replace('_', ' '))} (default: {f.default})")
+    ap.add_argument("--augment", action="store_true", default=None,
+                    help="max/median/sort: add tuples for every answer value (the study's fix)")
+    ap.add_argument("--out", help="checkpoint path (default: runs/<task>.npz)")
+    ap.add_argument("--resume", action="store_true", help="continue the run saved at --out")
+    ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                    help="auto: CuPy if a GPU works, else NumPy (default: auto)")
+    ap.add_argument("--quiet", action="store_true", help="print only the summary")
+    return ap
+
+
+def config_from_args(args):
+    """Config defaults, then the task's defaults, then the preset, then explicit flags."""
+    if args.task not in tasks.TASKS:
+        raise UsageError(f"unknown task {args.task!r}; choose one of {', '.join(tasks.TASKS)}")
+    values = {"task": args.task, **TASK_DEFAULTS[args.task], **PRESETS.get(args.preset, {})}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if f.name != "task" and getattr(args, f.name) is not None}
+    values.update(given)
+    if "d_head" not in given:          # by default the heads split d_model evenly
+        d_model, n_heads = values.get("d_model", Config.d_model), values.get("n_heads", Config.n_heads)
+        if n_heads > 0 and d_model % n_heads:
+            raise UsageError(f"--n-heads ({n_heads}) must divide --d-model ({d_model}), or give --d-head")
+        values["d_head"] = d_model // max(n_heads, 1)
+    cfg = Config(**values)
+    check_config(cfg)
+    return cfg
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        out = args.out or os.path.join("runs", f"{cfg.task}.npz")
+        use_device(args.device)
+        params, history, code = train(cfg, out, resume=args.resume, verbose=not args.quiet)
+    except UsageError as e:
+        print(f"minigrok: error: {e}", file=sys.stderr)
+        return 2
+    if args.quiet and code == 0:
+        print_summary(cfg, history, out, history["wall_s"][-1], float("nan"))
+    if code == 0:
+        png = os.path.splitext(out)[0] + ".png"
+        plot_history(history, png, f"{cfg.task}: train and test loss and accuracy (d_model {cfg.d_model}, seed {cfg.seed})")
+        print(f"grokking curve: {png}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,418 @@
+"""Tests for minigrok.py and tasks.py: each compares with an independent computation.
+
+The reference model below is the textbook transformer written plainly in float64: every
+position computed, no (token, position) tables, no readout shortcut. The fast forward must
+match it, and every hand-written gradient must match central differences of it.
+"""
+import dataclasses
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import minigrok as mg
+import tasks
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    mg.xp = np
+    yield
+    mg.xp = np
+
+
+# ---------------------------------------------------------------- a plain reference model
+def reference_logits(params, tokens):
+    """The plain computation, every position, float64: logits [batch, pos, vocab_out]."""
+    P = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    batch, n_pos = tokens.shape
+    d_head = P["W_Q"].shape[2]
+    x = P["W_E"][tokens] + P["W_pos"][:n_pos]                               # [b, t, d]
+    q = np.einsum("btd,hde->bhte", x, P["W_Q"])
+    k = np.einsum("btd,hde->bhte", x, P["W_K"])
+    v = np.einsum("btd,hde->bhte", x, P["W_V"])
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d_head)                # [b, h, t, t]
+    scores[:, :, np.triu(np.ones((n_pos, n_pos), bool), 1)] = -np.inf
+    pattern = np.exp(scores - scores.max(-1, keepdims=True))
+    pattern /= pattern.sum(-1, keepdims=True)
+    z = pattern @ v                                                         # [b, h, t, e]
+    x = x + np.einsum("bhte,hed->btd", z, P["W_O"])
+    x = x + np.maximum(x @ P["W_in"] + P["b_in"], 0) @ P["W_out"] + P["b_out"]
+    return x @ P["W_U"]
+
+
+def tiny_params(layout, seed=0, dtype="float64"):
+    """A small model with non-zero biases, for the add layout or the sort layout."""
+    if layout == "add":
+        cfg = mg.Config(task="add", p=7, d_model=8, n_heads=2, d_head=4, d_mlp=16, seed=seed, dtype=dtype)
+        d_vocab, d_out, n_ctx, n_read = 8, 7, 3, 1
+    else:
+        cfg = mg.Config(task="sort", n=6, d_model=8, n_heads=2, d_head=4, d_mlp=16, seed=seed, dtype=dtype)
+        d_vocab, d_out, n_ctx, n_read = 7, 6, 10, 5
+    params = mg.init_params(cfg, d_vocab, d_out, n_ctx)
+    rng = np.random.default_rng(seed + 100)
+    params["b_in"] = rng.standard_normal(params["b_in"].shape).astype(dtype) * 0.5
+    params["b_out"] = rng.standard_normal(params["b_out"].shape).astype(dtype) * 0.5
+    tokens = rng.integers(0, d_vocab, size=(6, n_ctx))
+    return params, tokens, n_read, d_out
+
+
+@pytest.mark.parametrize("layout", ["add", "sort"])
+def test_readout_logits_equal_the_full_computation(layout):
+    params, tokens, n_read, _ = tiny_params(layout)
+    logits, _ = mg.forward(params, tokens, n_read)
+    full = reference_logits(params, tokens)
+    np.testing.assert_allclose(logits, full[:, -n_read:], rtol=1e-12, atol=1e-12)
+
+
+def test_forward_cache_has_the_documented_shapes():
+    params, tokens, n_read, d_out = tiny_params("sort")
+    _, c = mg.forward(params, tokens, n_read)
+    b, t, h, e, d, m = 6, 10, 2, 4, 8, 16
+    expect = dict(resid_pre=(b, t, d), q=(b, n_read, h, e), k=(b, t, h, e), v=(b, t, h, e),
+                  attn_scores=(b, h, n_read, t), pattern=(b, h, n_read, t), z=(b, n_read, h, e),
+                  attn_out=(b, n_read, d), resid_mid=(b, n_read, d), mlp_pre=(b, n_read, m),
+                  mlp_post=(b, n_read, m), resid_post=(b, n_read, d))
+    assert {k: c[k].shape for k in expect} == expect
+    np.testing.assert_allclose(c["pattern"].sum(-1), 1)
+    # the query at readout row r (position t - n_read + r) sees no later key
+    for r in range(n_read):
+        assert np.all(c["pattern"][:, :, r, t - n_read + r + 1:] == 0)
+
+
+@pytest.mark.parametrize("layout", ["add", "sort"])
+def test_every_gradient_matches_central_differences(layout):
+    for seed in range(100):                       # keep inputs away from ReLU kinks
+        params, tokens, n_read, d_out = tiny_params(layout, seed)
+        _, cache = mg.forward(params, tokens, n_read)
+        if np.abs(cache["mlp_pre"]).min() > 1e-3:
+            break
+    upstream = np.random.default_rng(7).standard_normal((len(tokens), n_read, d_out))
+    grads = mg.backward(params, cache, upstream)
+
+    def loss():                                   # L = sum(logits * upstream), plain model
+        return float((reference_logits(params, tokens)[:, -n_read:] * upstream).sum())
+
+    eps = 1e-6
+    for name, w in params.items():
+        numeric = np.zeros_like(w)
+        for i in np.ndindex(w.shape):
+            old = w[i]
+            w[i] = old + eps
+            up = loss()
+            w[i] = old - eps
+            down = loss()
+            w[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        err = np.abs(grads[name] - numeric).max() / max(np.abs(numeric).max(), 1e-12)
+        assert err < 1e-6, f"{name}: relative error {err:.2e}"
+
+
+def test_whole_model_directional_derivative():
+    params, tokens, n_read, d_out = tiny_params("sort", seed=3)
+    rng = np.random.default_rng(11)
+    targets = rng.integers(0, d_out, size=(len(tokens), n_read))
+    logits, cache = mg.forward(params, tokens, n_read)
+    _, dlogits = mg.cross_entropy(logits, targets)
+    grads = mg.backward(params, cache, dlogits)
+    direction = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+    eps = 1e-6
+
+    def loss_at(s):
+        moved = {k: v + s * direction[k] for k, v in params.items()}
+        return mg.cross_entropy(mg.forward(moved, tokens, n_read)[0], targets)[0]
+
+    numeric = (loss_at(eps) - loss_at(-eps)) / (2 * eps)
+    analytic = sum(float((grads[k] * direction[k]).sum()) for k in params)
+    assert abs(numeric - analytic) < 1e-7 * max(1, abs(analytic))
+
+
+def test_cross_entropy_in_float64_does_not_saturate():
+    logits = np.zeros((2, 1, 3), np.float32)
+    logits[:, 0, 0] = 30.0                        # p(target) = 1 - 2e-13: float32 would say loss 0
+    loss, dlogits = mg.cross_entropy(logits, np.zeros((2, 1), int))
+    assert loss == pytest.approx(2 * math.exp(-30), rel=1e-6)
+    assert dlogits.dtype == np.float32
+
+
+def test_adamw_matches_the_formula_worked_by_hand():
+    cfg = mg.Config(lr=0.1, weight_decay=0.5, beta1=0.9, beta2=0.98)
+    params = {"W_in": np.array([1.0, -2.0]), "b_in": np.array([0.5])}
+    state = mg.adamw_init(params)
+    g1 = {"W_in": np.array([0.2, 0.4]), "b_in": np.array([-1.0])}
+    mg.adamw_step(params, g1, state, cfg)
+    # step 1: m = 0.1 g, v = 0.02 g^2, m_hat = g, v_hat = g^2, so the Adam step is lr*sign(g)
+    # (up to eps); W_in is first decayed by (1 - lr*wd) = 0.95, b_in is not decayed.
+    np.testing.assert_allclose(params["W_in"], [0.95 - 0.1, -1.9 - 0.1], rtol=1e-7)
+    np.testing.assert_allclose(params["b_in"], [0.5 + 0.1], rtol=1e-7)
+    g2 = {"W_in": np.array([-0.2, 0.4]), "b_in": np.array([-1.0])}
+    mg.adamw_step(params, g2, state, cfg)
+    # step 2 for W_in[0]: m = 0.9*0.02 + 0.1*(-0.2) = -0.002, v = 0.98*0.0008 + 0.02*0.04 = 0.001584,
+    # m_hat = -0.002/0.19, v_hat = 0.001584/(1 - 0.98^2) = 0.04
+    w1 = 0.95 - 0.1 * 0.2 / (0.2 + 1e-8)          # step 1 exactly
+    w0 = w1 * 0.95 - 0.1 * (-0.002 / 0.19) / (math.sqrt(0.001584) / math.sqrt(1 - 0.98 ** 2) + 1e-8)
+    assert params["W_in"][0] == pytest.approx(w0, rel=1e-12)
+    assert state["step"] == 2
+
+
+# ---------------------------------------------------------------- tasks
+def test_addition_data():
+    cfg = mg.Config(task="add", p=11, frac_train=0.3)
+    d = tasks.make_data(cfg)
+    (xtr, ytr), (xte, yte) = d.evals["train"], d.evals["test"]
+    assert len(xtr) == int(0.3 * 121) and len(xtr) + len(xte) == 121
+    pairs = {tuple(r) for r in xtr[:, :2]} | {tuple(r) for r in xte[:, :2]}
+    assert len(pairs) == 121                       # disjoint and complete
+    assert np.all(xtr[:, 2] == 11) and d.d_vocab == 12 and d.d_vocab_out == 11
+    for x, y in ((xtr, ytr), (xte, yte)):
+        assert all((a + b) % 11 == t for (a, b, _), (t,) in zip(x, y))
+    assert len(tasks.make_data(dataclasses.replace(cfg, n_train=50)).train[0]) == 50
+
+
+@pytest.mark.parametrize("task", ["max", "median", "sort"])
+def test_five_number_data(task):
+    cfg = mg.Config(task=task, n=20, n_train=800, n_test=200, augment=True, data_seed=3)
+    d = tasks.make_data(cfg)
+    xtr, ytr = d.train
+    xte, yte = d.evals["test"]
+    assert len(xte) == 200 and len(xtr) >= 800
+    codes = lambda x: {tuple(r) for r in x[:, :5]}
+    assert not codes(xtr) & codes(xte) and not codes(xtr) & codes(d.evals["balanced"][0])
+    assert len(codes(xtr)) == len(xtr)             # no repeats
+    for x, y in ((xtr, ytr), (xte, yte)):
+        assert np.all(x[:, 5] == 20)
+        for row, target in zip(x, y):
+            nums = sorted(row[:5])
+            want = {"max": [nums[-1]], "median": [nums[2]], "sort": nums}[task]
+            assert list(target) == want
+            if task == "sort":                     # teacher forcing: y1..y4 follow SEP
+                assert list(row[6:]) == nums[:4]
+    answers = ytr[:, -1] if task != "median" else ytr[:, 0]
+    if task != "sort":
+        assert set(answers) == set(range(20)), "augmentation must cover every output value"
+    bal = d.evals["balanced"][1][:, -1 if task == "max" else 0]
+    if task != "sort":
+        # every value but max 0 (a single tuple, already claimed by training) is tested
+        assert np.bincount(bal, minlength=20)[1:].min() > 0
+
+
+def test_sort_decoding_is_greedy_and_autoregressive():
+    # A fake model through predict(): it answers each step by a rule on the prefix it is
+    # given; teacher-forced tokens after SEP must not be looked at.
+    params, _, _, _ = tiny_params("sort")
+    tokens = np.array([[3, 1, 4, 1, 5, 6, 0, 0, 0, 0]])   # SEP=6, junk after it
+    seen = []
+
+    def fake_forward(params, seq, n_read=1):
+        seen.append(seq.copy())
+        logits = np.zeros((len(seq), 1, 6))
+        logits[:, 0, seq.shape[1] % 6] = 1.0              # predicts len(prefix) mod 6
+        return logits, {}
+
+    real = mg.forward
+    mg.forward = fake_forward
+    try:
+        preds = mg.predict(params, tokens, 5, decode=True)
+    finally:
+        mg.forward = real
+    assert [s.shape[1] for s in seen] == [6, 7, 8, 9, 10]
+    assert preds.tolist() == [[0, 1, 2, 3, 4]]
+    assert seen[-1][0, 6:].tolist() == [0, 1, 2, 3]       # its own outputs fed back
+
+
+# ---------------------------------------------------------------- training end to end
+SMALL = ["--task", "add", "--p", "41", "--frac-train", "0.35", "--d-model", "32", "--n-heads", "4",
+         "--d-mlp", "128", "--lr", "1e-2", "--weight-decay", "1.0", "--eval-every", "10"]
+
+
+def small_cfg(**kw):
+    args = mg.make_parser().parse_args(SMALL + [x for k, v in kw.items() for x in (f"--{k.replace('_', '-')}", str(v))])
+    return mg.config_from_args(args)
+
+
+def test_small_model_groks(tmp_path):
+    cfg = small_cfg(epochs=1800)
+    _, history, code = mg.train(cfg, str(tmp_path / "g.npz"), verbose=False)
+    assert code == 0
+    ms = mg.milestones(history)
+    assert ms["train_acc_100"] and ms["test_acc_99"], ms
+    assert ms["test_acc_99"][0] >= 3 * ms["train_acc_100"][0], ms
+    # near chance in between: at the epoch train accuracy hit 100%, test accuracy was low
+    i = history["epoch"].index(ms["train_acc_100"][0])
+    assert history["test_acc"][i] < 0.1          # chance is 1/41
+
+
+def test_same_seed_same_result_and_resume_is_bit_identical(tmp_path):
+    a, b, c = (str(tmp_path / n) for n in ("a.npz", "b.npz", "c.npz"))
+    pa, ha, _ = mg.train(small_cfg(epochs=60, snapshot_every=20), a, verbose=False)
+    pb, hb, _ = mg.train(small_cfg(epochs=60, snapshot_every=20), b, verbose=False)
+    for k in pa:
+        assert np.array_equal(pa[k], pb[k]), k
+    mg.train(small_cfg(epochs=25, snapshot_every=20), c, verbose=False)
+    pc, hc, _ = mg.train(small_cfg(epochs=60, snapshot_every=20), c, resume=True, verbose=False)
+    ka, kc = mg.load_checkpoint(a), mg.load_checkpoint(c)
+    for k in pa:
+        assert np.array_equal(ka["params"][k], kc["params"][k]), k
+        assert np.array_equal(ka["opt"]["m"][k], kc["opt"]["m"][k]), k
+        assert np.array_equal(ka["opt"]["v"][k], kc["opt"]["v"][k]), k
+    assert [e for e, _ in ka["snapshots"]] == [e for e, _ in kc["snapshots"]] == [0, 20, 40, 60]
+    # the resumed history also holds the evaluation made where the first part stopped
+    ha, hc = ka["history"], kc["history"]
+    keep = [i for i, e in enumerate(hc["epoch"]) if e in ha["epoch"]]
+    assert hc["epoch"][:4] == [0, 10, 20, 25] and [hc["epoch"][i] for i in keep] == ha["epoch"]
+    for k in ha:
+        if k != "wall_s":
+            assert [hc[k][i] for i in keep] == ha[k], k
+
+
+def test_minibatch_resume_is_bit_identical(tmp_path):
+    a, c = str(tmp_path / "a.npz"), str(tmp_path / "c.npz")
+    pa, _, _ = mg.train(small_cfg(epochs=12, batch_size=50), a, verbose=False)
+    mg.train(small_cfg(epochs=5, batch_size=50), c, verbose=False)
+    pc, _, _ = mg.train(small_cfg(epochs=12, batch_size=50), c, resume=True, verbose=False)
+    for k in pa:
+        assert np.array_equal(pa[k], pc[k]), k
+
+
+def test_atomic_save_survives_a_kill_mid_write(tmp_path):
+    path = tmp_path / "ck.npz"
+    cfg = small_cfg(epochs=5)
+    mg.train(cfg, str(path), verbose=False)
+    before = mg.load_checkpoint(str(path))["params"]
+    # A child keeps rewriting the checkpoint with big snapshots; kill it at random moments.
+    code = ("import minigrok as mg, numpy as np, sys\n"
+            "ck = mg.load_checkpoint(sys.argv[1])\n"
+            "snaps = [(i, {k: v + 1 for k, v in ck['params'].items()}) for i in range(300)]\n"
+            "print('ready', flush=True)\n"
+            "while True:\n"
+            "    mg.save_checkpoint(sys.argv[1], ck['config'], ck['params'], ck['opt'], ck['history'], snaps, 5, 0.0)\n")
+    for delay in (0.05, 0.2, 0.35):
+        child = subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=HERE, stdout=subprocess.PIPE)
+        child.stdout.readline()
+        time.sleep(delay)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        after = mg.load_checkpoint(str(path))     # whole, old or new, never half-written
+        for k in before:
+            assert np.array_equal(after["params"][k], before[k])
+
+
+def run_cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=HERE)
+    return subprocess.run([sys.executable, os.path.join(HERE, "minigrok.py"), *args],
+                          cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+
+
+BAD_INPUTS = [
+    (["--task", "mul"], "unknown task"),
+    (["--p", "1"], "--p must be"),
+    (["--frac-train", "1.5"], "--frac-train must be"),
+    (["--frac-train", "0"], "--frac-train must be"),
+    (["--p", "11", "--n-train", "500"], "--n-train must be"),
+    (["--d-model", "0"], "--d-model must be"),
+    (["--d-mlp", "-3"], "--d-mlp must be"),
+    (["--epochs", "0"], "--epochs must be"),
+    (["--d-model", "30", "--n-heads", "4"], "must divide"),
+    (["--d-model", "32", "--n-heads", "4", "--d-head", "5"], "must equal"),
+    (["--task", "max", "--n", "3", "--n-train", "100"], "--n-train + --n-test"),
+    (["--lr", "abc"], "invalid float"),
+    (["--device", "gpu"], "--device gpu needs"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_keeps_the_checkpoint(tmp_path, args, message):
+    out = tmp_path / "keep.npz"
+    out.write_bytes(b"precious")
+    epochs = [] if "--epochs" in args else ["--epochs", "1"]
+    r = run_cli(*args, *epochs, "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = [l for l in r.stderr.splitlines() if not l.startswith("minigrok: no working GPU")]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert out.read_bytes() == b"precious"
+
+
+def test_missing_corrupt_and_mismatched_checkpoints(tmp_path):
+    r = run_cli(*SMALL, "--epochs", "2", "--resume", "--out", str(tmp_path / "none.npz"), cwd=tmp_path)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    r = run_cli(*SMALL, "--epochs", "2", "--resume", "--out", str(bad), cwd=tmp_path)
+    assert r.returncode == 2 and "not a readable minigrok checkpoint" in r.stderr
+    assert bad.read_bytes() == b"not a zip"
+    good = tmp_path / "good.npz"
+    assert run_cli(*SMALL, "--epochs", "2", "--out", str(good), "--quiet", cwd=tmp_path).returncode == 0
+    before = good.read_bytes()
+    r = run_cli(*SMALL, "--epochs", "4", "--lr", "3e-2", "--resume", "--out", str(good), "--device", "cpu", cwd=tmp_path)
+    assert r.returncode == 2 and "lr=" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert good.read_bytes() == before
+
+
+def test_cli_run_writes_checkpoint_curve_and_summary(tmp_path):
+    r = run_cli(*SMALL, "--epochs", "30", "--device", "cpu", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "train accuracy 100%" in r.stdout and "test accuracy 99%" in r.stdout
+    assert (tmp_path / "runs" / "add.npz").exists() and (tmp_path / "runs" / "add.png").stat().st_size > 10000
+    cfg, params, history = mg.load(str(tmp_path / "runs" / "add.npz"))
+    assert cfg.p == 41 and params["W_E"].shape == (42, 32) and history["epoch"][-1] == 30
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    path = str(tmp_path / "n.npz")
+    mg.train(small_cfg(epochs=10), path, verbose=False)
+    good = mg.load_checkpoint(path)["params"]
+    cfg = small_cfg(epochs=20, lr=1e30)            # explodes at once
+    _, _, code = mg.train(cfg, path, resume=False, verbose=False)
+    assert code == 1
+    kept = mg.load_checkpoint(path)["params"]
+    for k in good:
+        assert np.array_equal(kept[k], good[k])
+
+
+# ---------------------------------------------------------------- CuPy portability
+class Recorder:
+    """Stands in for the array module: passes everything to NumPy and records each name used."""
+    def __init__(self, module, prefix=""):
+        self._module, self._prefix, self.used = module, prefix, set()
+
+    def __getattr__(self, name):
+        self.used.add(self._prefix + name)
+        attr = getattr(self._module, name)
+        if name in ("add", "multiply", "maximum") and not self._prefix:   # ufunc methods: add.reduceat, ...
+            sub = Recorder(attr, prefix=name + ".")
+            sub.used = self.used
+            return sub
+        return attr
+
+    def __call__(self, *args, **kwargs):      # a recorded ufunc, e.g. xp.maximum(a, 0)
+        return self._module(*args, **kwargs)
+
+
+def test_every_array_function_used_exists_in_cupy():
+    cupy = pytest.importorskip("cupy") if not os.environ.get("CI") else __import__("cupy")
+    rec = Recorder(np)
+    mg.xp = rec
+    cfg = mg.Config(task="sort", n=6, n_train=30, n_test=10, d_model=8, n_heads=2, d_head=4, d_mlp=16)
+    data = tasks.make_data(cfg)
+    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    opt = mg.adamw_init(params)
+    tok, tgt = (rec.asarray(a) for a in data.train)
+    mg.train_epoch(params, opt, tok, tgt, cfg, 0, data.n_read)
+    mg.evaluate(params, tok, tgt, data.n_read, data.decode)
+    assert {"einsum", "bincount", "maximum"} <= rec.used
+    missing = []
+    for name in sorted(rec.used):
+        obj = cupy
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+        if obj is None:
+            missing.append(name)
+    assert not missing, f"not in cupy: {missing}"
