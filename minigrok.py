@@ -211,9 +211,10 @@ def causal_mask(n_pos, n_read):
 # [vocab*pos, d_model], read_tab [vocab*R, d_model], q_tab [vocab*R, head, d_head],
 # k_tab [vocab*pos, head, d_head], the tokens, and each example's rows in the tables,
 # ids [batch, pos] and read_ids [batch, R].
-def forward(params, tokens, n_read=1):
+def forward(params, tokens, n_read=1, full_cache=True):
     """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
-    positions, and the cache above.
+    positions, and the cache above. Training passes full_cache=False to skip q, k and
+    resid_pre, which only analysis reads (backward works from the tables).
 
     Two facts of a one-layer model make this cheaper than the textbook computation, with
     the same result (test_minigrok.py checks both against a plain implementation):
@@ -243,10 +244,12 @@ def forward(params, tokens, n_read=1):
     ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
     read_ids = tokens[:, read] * n_read + xp.arange(n_read)     # [batch, R]   rows of read/q tables
 
-    resid_pre = resid_tab[ids]                                  # [batch, pos, d_model]
-    q = q_tab[read_ids]                                         # [batch, R, head, d_head]
-    k = k_tab[ids]                                              # [batch, pos, head, d_head]
     v = v_tab[ids]                                              # [batch, pos, head, d_head]
+    cache = {}
+    if full_cache:
+        cache["resid_pre"] = resid_tab[ids]                     # [batch, pos, d_model]
+        cache["q"] = q_tab[read_ids]                            # [batch, R, head, d_head]
+        cache["k"] = k_tab[ids]                                 # [batch, pos, head, d_head]
 
     # attention: each readout query against every key at or before it
     attn_scores = qk_tab[:, read_ids[:, :, None], ids[:, None, :]].transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
@@ -259,7 +262,7 @@ def forward(params, tokens, n_read=1):
     # every product one large matmul (a 3-D @ 2-D product would be batch small ones).
     rows = lambda a: a.reshape(batch * n_read, -1)
     attn_out = rows(z) @ params["W_O"].reshape(-1, d_model)     # [batch*R, d_model]  (sum over heads)
-    resid_mid = rows(resid_pre[:, read]) + attn_out             # [batch*R, d_model]
+    resid_mid = read_tab[read_ids.ravel()] + attn_out           # [batch*R, d_model]  (resid_pre[:, read] + attn_out)
     mlp_pre = resid_mid @ params["W_in"]                        # [batch*R, d_mlp]
     mlp_pre += params["b_in"]                                   # (in place: no second big array)
     mlp_post = xp.maximum(mlp_pre, 0)                           # [batch*R, d_mlp]
@@ -268,7 +271,7 @@ def forward(params, tokens, n_read=1):
     logits = resid_post @ params["W_U"]                         # [batch*R, d_vocab_out]
 
     unrows = lambda a: a.reshape(batch, n_read, -1)             # back to [batch, R, ...]
-    cache = dict(resid_pre=resid_pre, q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z,
+    cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z,
                  attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), mlp_pre=unrows(mlp_pre),
                  mlp_post=unrows(mlp_post), resid_post=unrows(resid_post),
                  tokens=tokens, ids=ids, read_ids=read_ids, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab=k_tab)
@@ -278,10 +281,18 @@ def forward(params, tokens, n_read=1):
 def lookup_backward(d, tokens, d_vocab):
     """The backward of a table lookup table[token, pos]: d [pos, batch, c] -> [d_vocab, pos, c],
     summing the gradients of all examples that looked up the same (token, position) row.
-    Written as a matmul with a one-hot matrix per position, which is what BLAS is fast at
-    (np.add.at, the obvious way, is ~10x slower)."""
-    onehot = (tokens.T[:, None, :] == xp.arange(d_vocab)[None, :, None]).astype(d.dtype)   # [pos, vocab, batch]
-    return (onehot @ d).transpose(1, 0, 2)                     # [vocab, pos, c]
+    At each position that is a matmul with a one-hot matrix, which is what BLAS is fast
+    at (np.add.at, the obvious way, is ~10x slower); where every example has the same
+    token (=, CLS, SEP) it is a plain sum."""
+    out = xp.zeros((d_vocab,) + d.shape[::2], d.dtype)         # [vocab, pos, c]
+    for t in range(d.shape[0]):
+        col = tokens[:, t]
+        if bool((col == col[0]).all()):
+            out[col[0], t] = d[t].sum(0)
+        else:
+            onehot = (xp.arange(d_vocab)[:, None] == col[None, :]).astype(d.dtype)   # [vocab, batch]
+            out[:, t] = onehot @ d[t]
+    return out
 
 
 def backward(params, cache, dlogits):
@@ -310,7 +321,8 @@ def backward(params, cache, dlogits):
     # mlp_pre = resid_mid @ W_in + b_in
     g["W_in"] = rows(cache["resid_mid"]).T @ dmlp_pre
     g["b_in"] = dmlp_pre.sum(0)
-    dresid_mid = dresid_post + dmlp_pre @ params["W_in"].T      # [batch*R, d_model]
+    dresid_mid = dmlp_pre @ params["W_in"].T                    # [batch*R, d_model]
+    dresid_mid += dresid_post                                   # (the residual connection)
     # resid_mid = resid_pre[read] + attn_out;  attn_out = z @ W_O (summed over heads)
     g["W_O"] = (rows(cache["z"]).T @ dresid_mid).reshape(n_heads, d_head, d_model)
     dz = (dresid_mid @ params["W_O"].reshape(-1, d_model).T).reshape(batch, n_read, n_heads, d_head)
@@ -358,12 +370,13 @@ def cross_entropy(logits, targets):
     The log-softmax is computed in float64: in float32 the loss saturates near 1e-7,
     which is where a grokked model's train loss lives."""
     x = logits.astype(xp.float64)
-    x = x - x.max(-1, keepdims=True)
-    logp = x - xp.log(xp.exp(x).sum(-1, keepdims=True))        # [batch, R, vocab_out]
-    loss = -xp.take_along_axis(logp, targets[..., None], -1).mean()
-    onehot = xp.arange(logits.shape[-1]) == targets[..., None]
-    dlogits = (xp.exp(logp) - onehot) / targets.size
-    return float(loss), dlogits.astype(logits.dtype)
+    x -= x.max(-1, keepdims=True)                               # [batch, R, vocab_out]
+    probs = xp.exp(x)
+    total = probs.sum(-1, keepdims=True)
+    loss = (xp.log(total) - xp.take_along_axis(x, targets[..., None], -1)).mean()   # -log p(target)
+    probs /= total * targets.size                               # softmax / n
+    probs -= (xp.arange(logits.shape[-1]) == targets[..., None]) / targets.size
+    return float(loss), probs.astype(logits.dtype)              # dloss/dlogits = (softmax - onehot) / n
 
 
 # ============================================================================ AdamW
@@ -406,19 +419,20 @@ def predict(params, tokens, n_read, decode):
     seq = tokens[:, :tokens.shape[1] - (n_read - 1)]            # [batch, inputs + SEP]
     preds = []
     for step in range(n_read):
-        preds.append(forward(params, seq, 1)[0][:, 0].argmax(-1))   # [batch]
+        preds.append(forward(params, seq, 1, full_cache=False)[0][:, 0].argmax(-1))   # [batch]
         seq = xp.concatenate([seq, preds[-1][:, None]], 1)
     return xp.stack(preds, 1)                                   # [batch, n_read]
 
 
 def evaluate(params, tokens, targets, n_read, decode):
-    """Loss (teacher-forced) and accuracy of predict() on a data set, in chunks.
-    With decode also seq_acc, the fraction of sequences predicted entirely right."""
+    """Loss (teacher-forced) and accuracy on a data set, in chunks. Accuracy is that of
+    predict(); with decode also seq_acc, the fraction of sequences entirely right."""
     loss, right, seq_right = 0.0, 0, 0
     for i in range(0, len(tokens), EVAL_CHUNK):
         tok, tgt = tokens[i:i + EVAL_CHUNK], targets[i:i + EVAL_CHUNK]
-        loss += cross_entropy(forward(params, tok, n_read)[0], tgt)[0] * len(tok)
-        hit = predict(params, tok, n_read, decode) == tgt
+        logits = forward(params, tok, n_read, full_cache=False)[0]
+        loss += cross_entropy(logits, tgt)[0] * len(tok)
+        hit = (predict(params, tok, n_read, decode) if decode else logits.argmax(-1)) == tgt
         right += int(hit.sum())
         seq_right += int(hit.all(1).sum())
     out = {"loss": loss / len(tokens), "acc": right / targets.size}
@@ -440,7 +454,7 @@ def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read):
         batches = [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
     total = 0.0
     for idx in batches:
-        logits, cache = forward(params, tokens[idx], n_read)
+        logits, cache = forward(params, tokens[idx], n_read, full_cache=False)
         loss, dlogits = cross_entropy(logits, targets[idx])
         if not np.isfinite(loss):
             return float("nan")
@@ -492,8 +506,9 @@ class Interrupt:
             signal.signal(s, h)
 
 
-def train(cfg, out, resume=False, verbose=True):
-    """Train cfg's task, checkpointing to `out`. Returns (params, history, exit_code)."""
+def train(cfg, out, resume=False, verbose=True, stop_at=None):
+    """Train cfg's task, checkpointing to `out`; with stop_at, stop early once test accuracy
+    reaches it. Returns (params, history, exit_code)."""
     data = tasks.make_data(cfg)
     as_xp = lambda pair: tuple(xp.asarray(a) for a in pair)
     train_tokens, train_targets = as_xp(data.train)
@@ -537,6 +552,8 @@ def train(cfg, out, resume=False, verbose=True):
                     print("\r" + status_line(cfg, history, rate), end="", flush=True)
                 elif verbose:
                     print(status_line(cfg, history, rate), flush=True)
+                if stop_at is not None and history["test_acc"][-1] >= stop_at:
+                    break
             if epoch % cfg.save_every == 0 or stop.hit:
                 save(epoch, wall())
             overhead += time.perf_counter() - t0
@@ -699,6 +716,7 @@ def make_parser():
     ap.add_argument("--resume", action="store_true", help="continue the run saved at --out")
     ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                     help="auto: CuPy if a GPU works, else NumPy (default: auto)")
+    ap.add_argument("--stop-at", type=float, metavar="ACC", help="stop once test accuracy reaches ACC (e.g. 0.99)")
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
     return ap
 
@@ -727,7 +745,7 @@ def main(argv=None):
         cfg = config_from_args(args)
         out = args.out or os.path.join("runs", f"{cfg.task}.npz")
         use_device(args.device)
-        params, history, code = train(cfg, out, resume=args.resume, verbose=not args.quiet)
+        params, history, code = train(cfg, out, resume=args.resume, verbose=not args.quiet, stop_at=args.stop_at)
     except UsageError as e:
         print(f"minigrok: error: {e}", file=sys.stderr)
         return 2

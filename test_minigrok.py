@@ -60,7 +60,8 @@ def tiny_params(layout, seed=0, dtype="float64"):
     rng = np.random.default_rng(seed + 100)
     params["b_in"] = rng.standard_normal(params["b_in"].shape).astype(dtype) * 0.5
     params["b_out"] = rng.standard_normal(params["b_out"].shape).astype(dtype) * 0.5
-    tokens = rng.integers(0, d_vocab, size=(6, n_ctx))
+    tokens = rng.integers(0, d_vocab - 1, size=(6, n_ctx))
+    tokens[:, 2 if layout == "add" else 5] = d_vocab - 1      # '=' or SEP: one token at a position
     return params, tokens, n_read, d_out
 
 
