@@ -211,7 +211,7 @@ def test_sort_decoding_is_greedy_and_autoregressive():
     tokens = np.array([[3, 1, 4, 1, 5, 6, 0, 0, 0, 0]])   # SEP=6, junk after it
     seen = []
 
-    def fake_forward(params, seq, n_read=1):
+    def fake_forward(params, seq, n_read=1, full_cache=True):
         seen.append(seq.copy())
         logits = np.zeros((len(seq), 1, 6))
         logits[:, 0, seq.shape[1] % 6] = 1.0              # predicts len(prefix) mod 6
