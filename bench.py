@@ -88,10 +88,11 @@ SWEEP = [
     dict(frac_train=0.3, lr=3e-3),
     dict(frac_train=0.3, lr=5e-3),
     dict(frac_train=0.3, lr=1e-2),
-    dict(frac_train=0.3, lr=3e-3, weight_decay=2.0),
-    dict(frac_train=0.4, lr=3e-3),
-    dict(frac_train=0.3, lr=3e-3, d_mlp=256),
-    dict(frac_train=0.3, lr=3e-3, d_model=64, d_head=16, d_mlp=256),
+    dict(frac_train=0.3, lr=5e-3, weight_decay=2.0),
+    dict(frac_train=0.25, lr=5e-3),
+    dict(frac_train=0.4, lr=5e-3),
+    dict(frac_train=0.3, lr=5e-3, d_mlp=256),
+    dict(frac_train=0.3, lr=5e-3, d_model=64, d_head=16, d_mlp=256),
 ]
 
 
@@ -101,7 +102,7 @@ def cmd_sweep(args):
     print("|---|---|---|---|---|---|")
     for setting in SWEEP:
         for seed in args.seeds:
-            cfg = mg.Config(**{**setting, "seed": seed, "epochs": args.max_epochs, "eval_every": 10,
+            cfg = mg.Config(**{**setting, "seed": seed, "epochs": args.max_epochs, "eval_every": 20,
                                "save_every": 10**9})
             _, history, _ = mg.train(cfg, "/tmp/minigrok-sweep.npz", verbose=False, stop_at=0.99)
             ms = mg.milestones(history)

@@ -68,13 +68,13 @@ class Config:
 # The defaults of each task (the Config defaults above are addition's), and the preset
 # that reproduces Nanda et al.'s run. How they were chosen is in README.md.
 TASK_DEFAULTS = {
-    "add": dict(),
-    "max": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
+    "add": dict(frac_train=0.3, lr=5e-3, weight_decay=2.0, epochs=1500, eval_every=20),
+    "max": dict(n_train=20000, n_test=5000, epochs=100, batch_size=1000, lr=1e-3,
                 weight_decay=0.1, eval_every=10, save_every=100),
     "median": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
                    weight_decay=0.1, eval_every=10, save_every=100),
-    "sort": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
-                 weight_decay=0.1, eval_every=10, save_every=100),
+    "sort": dict(n_train=20000, n_test=5000, epochs=150, batch_size=1000, lr=1e-3,
+                 weight_decay=0.1, eval_every=25, save_every=100),
 }
 PRESETS = {
     "nanda": dict(p=113, frac_train=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512,
@@ -506,9 +506,10 @@ class Interrupt:
             signal.signal(s, h)
 
 
-def train(cfg, out, resume=False, verbose=True, stop_at=None):
+def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
     """Train cfg's task, checkpointing to `out`; with stop_at, stop early once test accuracy
-    reaches it. Returns (params, history, exit_code)."""
+    reaches it. verbose: print progress (unless progress=False) and the summary.
+    Returns (params, history, exit_code)."""
     data = tasks.make_data(cfg)
     as_xp = lambda pair: tuple(xp.asarray(a) for a in pair)
     train_tokens, train_targets = as_xp(data.train)
@@ -530,7 +531,8 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None):
     def save(epoch, wall):
         save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall)
 
-    tty = verbose and sys.stdout.isatty()
+    progress = verbose and progress
+    tty = progress and sys.stdout.isatty()
     stop, code, overhead = Interrupt(), 0, 0.0
     t_start, e_start = time.perf_counter(), epoch
     wall = lambda: wall0 + time.perf_counter() - t_start
@@ -550,7 +552,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None):
                 rate = (epoch - e_start) / max(time.perf_counter() - t_start, 1e-9)
                 if tty:
                     print("\r" + status_line(cfg, history, rate), end="", flush=True)
-                elif verbose:
+                elif progress:
                     print(status_line(cfg, history, rate), flush=True)
                 if stop_at is not None and history["test_acc"][-1] >= stop_at:
                     break
@@ -581,7 +583,17 @@ def print_summary(cfg, history, out, wall, overhead):
     print(f"test accuracy 99%:   {say(ms['test_acc_99'])}")
     finals = "  ".join(f"{k} {v[-1]:.4g}" for k, v in history.items() if k not in ("epoch", "wall_s"))
     print(f"final (epoch {history['epoch'][-1]}): {finals}")
-    print(f"wall time {wall:.1f} s ({100 * overhead:.1f}% in evaluation and checkpoints); checkpoint {out}")
+    print(f"wall time {wall:.1f} s ({100 * overhead:.1f}% in evaluation and checkpoints), "
+          f"peak memory {peak_memory_mb():.0f} MB; checkpoint {out}")
+
+
+def peak_memory_mb():
+    """This process's peak resident memory (Linux reports kilobytes), or nan elsewhere."""
+    try:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except (ImportError, AttributeError):
+        return float("nan")
 
 
 # ============================================================================ checkpoints
@@ -745,12 +757,10 @@ def main(argv=None):
         cfg = config_from_args(args)
         out = args.out or os.path.join("runs", f"{cfg.task}.npz")
         use_device(args.device)
-        params, history, code = train(cfg, out, resume=args.resume, verbose=not args.quiet, stop_at=args.stop_at)
+        params, history, code = train(cfg, out, resume=args.resume, stop_at=args.stop_at, progress=not args.quiet)
     except UsageError as e:
         print(f"minigrok: error: {e}", file=sys.stderr)
         return 2
-    if args.quiet and code == 0:
-        print_summary(cfg, history, out, history["wall_s"][-1], float("nan"))
     if code == 0:
         png = os.path.splitext(out)[0] + ".png"
         plot_history(history, png, f"{cfg.task}: train and test loss and accuracy (d_model {cfg.d_model}, seed {cfg.seed})")
