@@ -5,6 +5,7 @@ position computed, no (token, position) tables, no readout shortcut. The fast fo
 match it, and every hand-written gradient must match central differences of it.
 """
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -417,3 +418,76 @@ def test_every_array_function_used_exists_in_cupy():
         if obj is None:
             missing.append(name)
     assert not missing, f"not in cupy: {missing}"
+
+
+# ---------------------------------------------------------------- analysis.py (modular addition)
+import analysis  # noqa: E402
+
+
+@pytest.mark.parametrize("p", [7, 12, 113])
+def test_fourier_basis_is_orthonormal(p):
+    basis, names = analysis.fourier_basis(p)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(p), atol=1e-12)
+    assert names[0] == "const" and names[1] == "cos 1" and names[2] == "sin 1" and len(names) == p
+
+
+def test_cos_of_a_plus_b_has_exactly_the_expected_2d_components():
+    p, k = 13, 3
+    basis, _ = analysis.fourier_basis(p)
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    F = analysis.fourier_2d(np.cos(2 * np.pi * k * (a + b) / p), basis)
+    # cos(w(a+b)) = cos(wa)cos(wb) - sin(wa)sin(wb), and each unit row is sqrt(2/p) cos or sin
+    want = np.zeros((p, p))
+    want[2 * k - 1, 2 * k - 1], want[2 * k, 2 * k] = p / 2, -p / 2
+    np.testing.assert_allclose(F, want, atol=1e-10)
+
+
+def test_key_frequencies_found_when_planted_and_none_in_noise():
+    p, d = 59, 64
+    rng = np.random.default_rng(0)
+    x = np.arange(p)
+    W = rng.standard_normal((p, d)) * 0.1
+    for k in (4, 17, 23):
+        W += np.outer(np.cos(2 * np.pi * k * x / p), rng.standard_normal(d))
+        W += np.outer(np.sin(2 * np.pi * k * x / p), rng.standard_normal(d))
+    basis, _ = analysis.fourier_basis(p)
+    norms = analysis.frequency_norms(analysis.fourier_1d(W, basis))
+    assert analysis.key_frequencies(norms).tolist() == [4, 17, 23]
+    noise = analysis.frequency_norms(analysis.fourier_1d(rng.standard_normal((p, d)), basis))
+    assert analysis.key_frequencies(noise).tolist() == []
+
+
+def test_restricted_and_excluded_logits_on_a_table_worked_by_hand():
+    p = 11
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    w = lambda k: 2 * np.pi * k / p
+    key = 5 * np.cos(w(2) * (a + b - c))                  # lives on cos/sin(w_2 (a+b))
+    other = 3 * np.cos(w(4) * (a - b)) * np.cos(w(1) * c)  # depends on a-b: no (a+b) direction
+    logits = key + other + 0.5
+    restricted, excluded = analysis.restricted_and_excluded(logits, p, [2])
+    np.testing.assert_allclose(restricted, key + 0.5, atol=1e-10)
+    np.testing.assert_allclose(excluded, other + 0.5, atol=1e-10)
+    # the restricted table is 5 cos(w(a+b-c)): its loss is a closed-form sum over c
+    z = 5 * np.cos(w(2) * np.arange(p))                   # logits of one input, right answer at index 0
+    loss_by_hand = -(z[0] - np.log(np.exp(z).sum()))
+    assert analysis.loss_and_accuracy(restricted, p)[0] == pytest.approx(loss_by_hand, rel=1e-10)
+    alpha, fitted, explained = analysis.closed_form_logits(key + 0.5, p, [2])
+    assert alpha[0] == pytest.approx(5) and explained == pytest.approx(1)
+
+
+def test_gini_coefficient():
+    assert analysis.gini(np.ones(10)) == pytest.approx(0)
+    assert analysis.gini(np.r_[np.zeros(99), 1.0]) == pytest.approx(0.99)
+
+
+def test_add_analysis_writes_every_figure_and_findings(tmp_path):
+    out = str(tmp_path / "tiny.npz")
+    cfg = small_cfg(epochs=120, snapshot_every=40)
+    mg.train(cfg, out, verbose=False)
+    findings = analysis.analyse_add(out, str(tmp_path / "fig"))
+    for name in ("curves", "position_symmetry", "attention", "attention_fourier", "neurons",
+                 "neurons_fourier", "embedding_fourier", "progress_measures"):
+        assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 5000, name
+    saved = json.loads((tmp_path / "fig" / "findings.json").read_text())
+    assert saved["measured"]["progress_measures"]["epoch"] == [0, 40, 80, 120]
+    assert set(findings["compared"]) >= {"pos_embed_diff_norm", "attention_to_pos0_mean"}

@@ -1,0 +1,471 @@
+"""analysis.py: take a trained minigrok checkpoint apart.
+
+    python analysis.py add runs/add.npz      # figures/add/*.png and figures/add/findings.json
+
+For modular addition this follows Nanda et al. 2023 ("Progress measures for grokking") and
+the study it reproduces: the embedding, the attention and the MLP neurons are read in the
+Fourier basis over Z_p; a handful of key frequencies, found from the weights, carry the
+algorithm; progress measures computed on the weight snapshots show the circuit forming;
+and the extracted algorithm replaces the learned weights to see how much of the model it is.
+
+Small named helpers return arrays; the plot_* functions only draw what they return.
+Builds on minigrok.py (load, forward); NumPy and matplotlib only.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+import minigrok as mg
+
+# Reference values, each with its source: the study this project reproduces, and Nanda et al.
+STUDY = "the study (Kumar, Srinivas, Garg: Circuit engineering)"
+NANDA = "Nanda et al. 2023, Progress measures for grokking"
+REFERENCE = {
+    "pos_embed_diff_norm": (0.7655194401741028, STUDY),
+    "pos_embed_cosine": (0.6173164248466492, STUDY),
+    "swap_max_abs_diff": (9.627481631468982e-06, STUDY),
+    "attention_to_pos0_mean": (0.5, STUDY),
+    "n_key_frequencies_embedding": (5, STUDY),
+    "closed_form_variance_explained": (0.95, NANDA),
+}
+
+
+# ============================================================================ Fourier toolkit
+def fourier_basis(p):
+    """Orthonormal Fourier basis over Z_p: rows [p, p] and their names. Row 0 is the
+    constant; then cos(2πkx/p), sin(2πkx/p) for k = 1 .. (p-1)//2 (and cos(πx) when p is even)."""
+    x = np.arange(p)
+    rows, names = [np.ones(p)], ["const"]
+    for k in range(1, (p - 1) // 2 + 1):
+        rows += [np.cos(2 * np.pi * k * x / p), np.sin(2 * np.pi * k * x / p)]
+        names += [f"cos {k}", f"sin {k}"]
+    if p % 2 == 0:
+        rows.append(np.cos(np.pi * x))
+        names.append(f"cos {p // 2}")
+    basis = np.array(rows)
+    return basis / np.linalg.norm(basis, axis=1, keepdims=True), names
+
+
+def fourier_1d(t, basis):
+    """t [p, ...] indexed by a number -> its components [p, ...] in the basis."""
+    return np.tensordot(basis, t, axes=(1, 0))
+
+
+def fourier_2d(t, basis):
+    """t [p, p, ...] indexed by (a, b) -> components [p, p, ...]: row = a's, column = b's."""
+    rows = np.tensordot(basis, t, axes=(1, 0))                 # [a's component, b, ...]
+    return np.moveaxis(np.tensordot(rows, basis, axes=(1, 1)), -1, 1)
+
+
+def frequency_norms(components):
+    """Components [p, ...] from fourier_1d -> squared norm per frequency k = 1..(p-1)//2
+    (cos and sin together, summed over the other axes) [K]."""
+    sq = (components.reshape(len(components), -1) ** 2).sum(1)
+    K = (len(components) - 1) // 2
+    return sq[1:2 * K + 1].reshape(K, 2).sum(1)
+
+
+KEY_FACTOR = 5.0
+
+
+def key_frequencies(norms, factor=KEY_FACTOR):
+    """Key frequencies (1-based) from per-frequency squared norms [K]: those whose share of the
+    total exceeds `factor` times the share every frequency would have if they were equal
+    (1/K). Noise spreads its norm evenly and has none; a Fourier circuit has a few."""
+    share = norms / norms.sum()
+    return np.flatnonzero(share > factor / len(norms)) + 1
+
+
+def neuron_frequency_fractions(acts, basis):
+    """acts [p, p, n] (a neuron's value for each (a, b)) -> [K, n]: the fraction of each
+    neuron's variance (constant removed) in the 2-D components built from {1, cos k, sin k}."""
+    F = fourier_2d(acts, basis)
+    F[0, 0] = 0
+    total = (F ** 2).sum((0, 1))
+    K = (len(basis) - 1) // 2
+    fractions = []
+    for k in range(1, K + 1):
+        idx = [0, 2 * k - 1, 2 * k]
+        fractions.append((F[np.ix_(idx, idx)] ** 2).sum((0, 1)) / np.maximum(total, 1e-30))
+    return np.array(fractions)
+
+
+def neuron_key_frequencies(fractions, explained=0.5, min_share=0.02):
+    """Frequencies that explain more than `explained` of the variance of at least `min_share`
+    of the neurons (neurons that are dead, variance ~0, count for none)."""
+    best = fractions.argmax(0)
+    ok = fractions.max(0) > explained
+    counts = np.bincount(best[ok], minlength=len(fractions))
+    return np.flatnonzero(counts >= min_share * fractions.shape[1]) + 1, counts
+
+
+# ============================================================================ the model on every input
+def all_pairs(p):
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    return np.stack([a.ravel(), b.ravel(), np.full(p * p, p)], 1)             # [p*p, 3]
+
+
+def run_all_pairs(params, p):
+    """Logits [p, p, p], attention from '=' to each position [p, p, head, pos], and
+    pre-ReLU neuron activations [p, p, d_mlp], for every input (a, b)."""
+    logits, cache = mg.forward(params, all_pairs(p), 1)
+    pattern = cache["pattern"][:, :, 0, :]                                     # [p*p, head, pos]
+    return (logits[:, 0].reshape(p, p, -1), pattern.reshape(p, p, *pattern.shape[1:]),
+            cache["mlp_pre"][:, 0].reshape(p, p, -1))
+
+
+def position_symmetry(params, p):
+    """Is the model symmetric in its two inputs? |W_pos[0] - W_pos[1]|, their cosine, and the
+    largest |difference| of pre-ReLU neuron activations between (a, b) and (b, a)."""
+    w0, w1 = params["W_pos"][0].astype(np.float64), params["W_pos"][1].astype(np.float64)
+    _, _, acts = run_all_pairs(params, p)
+    swap = np.abs(acts - acts.transpose(1, 0, 2))
+    return {"pos_embed_diff_norm": float(np.linalg.norm(w0 - w1)),
+            "pos_embed_cosine": float(w0 @ w1 / np.linalg.norm(w0) / np.linalg.norm(w1)),
+            "swap_max_abs_diff": float(swap.max()),
+            "swap_max_abs_diff_relative": float(swap.max() / np.abs(acts).max())}
+
+
+def log_softmax(logits):
+    x = logits.astype(np.float64)
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def loss_and_accuracy(logits, p, mask=None):
+    """Cross-entropy and accuracy of logits [p, p, p] against (a+b) mod p, over mask [p, p]."""
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    target = (a + b) % p
+    lp = np.take_along_axis(log_softmax(logits), target[..., None], -1)[..., 0]
+    hit = logits.argmax(-1) == target
+    mask = np.ones((p, p), bool) if mask is None else mask
+    return float(-lp[mask].mean()), float(hit[mask].mean())
+
+
+def sum_directions(p, freqs):
+    """Unit vectors over the (a, b) grid [2*len(freqs), p, p]: cos(w_k(a+b)), sin(w_k(a+b))."""
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    dirs = []
+    for k in freqs:
+        w = 2 * np.pi * k / p
+        for f in (np.cos, np.sin):
+            d = f(w * (a + b))
+            dirs.append(d / np.linalg.norm(d))
+    return np.array(dirs).reshape(-1, p, p)
+
+
+def restricted_and_excluded(logits, p, freqs):
+    """Nanda et al.'s logit surgery: project each output's logit table over (a, b) onto
+    cos/sin(w_k(a+b)) for the key frequencies (restricted: keep those and the constant;
+    excluded: remove them). Returns (restricted logits, excluded logits), both [p, p, p]."""
+    dirs = sum_directions(p, freqs)                                              # [2F, p, p]
+    coef = np.einsum("fab,abc->fc", dirs, logits)                                # [2F, p]
+    along = np.einsum("fab,fc->abc", dirs, coef)
+    const = logits.mean((0, 1), keepdims=True)
+    return const + along, logits - along
+
+
+def train_mask(cfg, p):
+    """[p, p] True for the pairs the run trained on (the split is rebuilt from the seed)."""
+    import tasks
+    tokens = tasks.make_data(cfg).train[0]
+    mask = np.zeros((p, p), bool)
+    mask[tokens[:, 0], tokens[:, 1]] = True
+    return mask
+
+
+def gini(x):
+    """Gini coefficient of non-negative values: 0 when all are equal, near 1 when one dominates."""
+    x = np.sort(np.abs(np.ravel(x)))
+    n = len(x)
+    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
+
+
+def progress_measures(snapshots, cfg, freqs):
+    """Nanda et al.'s progress measures at every weight snapshot: restricted loss (all
+    inputs), excluded loss (training inputs), Gini of the Fourier-component norms of W_E
+    and of W_out @ W_U, and the total sum of squared weights."""
+    p = cfg.p
+    basis, _ = fourier_basis(p)
+    mask = train_mask(cfg, p)
+    rows = {k: [] for k in ("epoch", "restricted_loss", "excluded_loss", "gini_W_E", "gini_W_out_U", "weight_norm")}
+    for epoch, params in snapshots:
+        logits, _, _ = run_all_pairs(params, p)
+        restricted, excluded = restricted_and_excluded(logits.astype(np.float64), p, freqs)
+        rows["epoch"].append(epoch)
+        rows["restricted_loss"].append(loss_and_accuracy(restricted, p)[0])
+        rows["excluded_loss"].append(loss_and_accuracy(excluded, p, mask)[0])
+        rows["gini_W_E"].append(gini(np.linalg.norm(fourier_1d(params["W_E"][:p], basis), axis=1)))
+        out_U = params["W_out"].astype(np.float64) @ params["W_U"]              # [d_mlp, p]
+        rows["gini_W_out_U"].append(gini(np.linalg.norm(fourier_1d(out_U.T, basis), axis=1)))
+        rows["weight_norm"].append(float(sum((v.astype(np.float64) ** 2).sum() for v in params.values())))
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def phases(history, measures):
+    """Phase boundaries (epochs) from the run itself: memorisation ends when train accuracy
+    first reaches 100%; circuit formation ends (clean-up begins) where the test loss falls
+    fastest; clean-up ends when the Gini coefficient of W_E has made 95% of its final rise."""
+    e, test_loss = np.array(history["epoch"]), np.log(np.array(history["test_loss"]))
+    ms = mg.milestones(history)
+    end_memorise = ms["train_acc_100"][0] if ms["train_acc_100"] else e[-1]
+    slope = np.diff(test_loss) / np.maximum(np.diff(e), 1)
+    after = e[1:] > end_memorise
+    start_cleanup = int(e[1:][after][slope[after].argmin()]) if after.any() else int(e[-1])
+    g, ge = measures["gini_W_E"], measures["epoch"]
+    target = g[0] + 0.95 * (g[-1] - g[0])
+    later = (ge >= start_cleanup) & (g >= target)
+    end_cleanup = int(ge[later][0]) if later.any() else int(ge[-1])
+    return int(end_memorise), start_cleanup, max(end_cleanup, start_cleanup)
+
+
+# ============================================================================ circuit engineering
+def embedding_on_key_frequencies(params, p, freqs):
+    """The weights with W_E's number rows projected onto the constant and the key
+    frequencies' cos and sin components (everything else in the embedding removed)."""
+    basis, _ = fourier_basis(p)
+    keep = [0] + [i for k in freqs for i in (2 * k - 1, 2 * k)]
+    B = basis[keep]
+    W_E = params["W_E"].astype(np.float64).copy()
+    W_E[:p] = B.T @ (B @ W_E[:p])
+    return {**params, "W_E": W_E.astype(params["W_E"].dtype)}
+
+
+def closed_form_logits(logits, p, freqs):
+    """Fit logits(a, b, c) ~ sum_k alpha_k cos(w_k (a + b - c)) by least squares to the
+    model's logits (each (a, b) row centred: a constant per row does not change the softmax).
+    Returns (alpha [F], fitted logits [p, p, p], fraction of the centred logits' variance explained)."""
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    centred = logits - logits.mean(-1, keepdims=True)
+    if len(freqs) == 0:                                   # no key frequencies: nothing to fit
+        return np.zeros(0), np.zeros_like(centred), 0.0
+    feats = np.stack([np.cos(2 * np.pi * k / p * (a + b - c)) for k in freqs], -1).reshape(-1, len(freqs))
+    alpha, *_ = np.linalg.lstsq(feats, centred.ravel(), rcond=None)
+    fitted = (feats @ alpha).reshape(p, p, p)
+    explained = 1 - ((centred - fitted) ** 2).sum() / (centred ** 2).sum()
+    return alpha, fitted, float(explained)
+
+
+# ============================================================================ plots
+COMPONENT = "{} component (0 const, 2k-1 cos k, 2k sin k)"
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _grid(plt, tables, titles, suptitle, path, xlabel="b", ylabel="a", cmap="RdBu_r", log=False):
+    n = len(tables)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.6, 3.6), squeeze=False)
+    for ax, t, title in zip(axes[0], tables, titles):
+        from matplotlib.colors import LogNorm
+        im = ax.imshow(t, cmap=cmap, origin="lower", norm=LogNorm(vmin=max(t.max() * 1e-4, 1e-12), vmax=t.max()) if log else None)
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.suptitle(suptitle)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_curves(history, bounds, path):
+    plt = _plt()
+    e = np.maximum(np.array(history["epoch"]), 1)
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in ("train", "test"):
+        ax_l.plot(e, history[f"{name}_loss"], label=name)
+        ax_a.plot(e, history[f"{name}_acc"], label=name)
+    edges = [1, *bounds, e[-1]]
+    for ax in (ax_l, ax_a):
+        for (lo, hi), color, label in zip(zip(edges, edges[1:]), ("#f4d6a0", "#b9d7ea", "#c8e6c0"),
+                                          ("memorisation", "circuit formation", "clean-up")):
+            ax.axvspan(max(lo, 1), hi, color=color, alpha=0.5, label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    ax_l.set(yscale="log", ylabel="cross-entropy loss", title="loss")
+    ax_a.set(ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
+    ax_l.legend(fontsize=8)
+    fig.suptitle("Modular addition: train and test curves, phases from the progress measures")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_position_symmetry(params, sym, path):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(params["W_pos"][0], label="W_pos[0] (a)")
+    ax.plot(params["W_pos"][1], label="W_pos[1] (b)")
+    ax.set(xlabel="residual dimension", ylabel="value",
+           title=f"Position embeddings of a and b: |difference| {sym['pos_embed_diff_norm']:.3f}, "
+                 f"cosine {sym['pos_embed_cosine']:.3f}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_embedding_fourier(norms, freqs, path):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    k = np.arange(1, len(norms) + 1)
+    ax.bar(k, np.sqrt(norms), color=["C3" if i in set(freqs) else "C0" for i in k])
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="frequency k", ylabel="norm of cos k, sin k parts",
+           title=f"W_E in the Fourier basis: key frequencies (red) {', '.join(map(str, freqs))}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_progress(history, measures, bounds, path):
+    plt = _plt()
+    e = np.maximum(measures["epoch"], 1)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    he = np.maximum(np.array(history["epoch"]), 1)
+    ax = axes[0]
+    ax.plot(he, history["test_loss"], label="test loss", color="k")
+    ax.plot(he, history["train_loss"], label="train loss", color="grey")
+    ax.plot(e, measures["restricted_loss"], label="restricted loss", color="C2")
+    ax.plot(e, measures["excluded_loss"], label="excluded loss (train)", color="C3")
+    ax.set(xscale="log", yscale="log", xlabel="epoch", ylabel="loss", title="restricted and excluded loss")
+    ax.legend(fontsize=8)
+    axes[1].plot(e, measures["gini_W_E"], label="W_E")
+    axes[1].plot(e, measures["gini_W_out_U"], label="W_out @ W_U")
+    axes[1].set(xscale="log", xlabel="epoch", ylabel="Gini coefficient", title="Gini of Fourier-component norms")
+    axes[1].legend(fontsize=8)
+    axes[2].plot(e, measures["weight_norm"])
+    axes[2].set(xscale="log", xlabel="epoch", ylabel="sum of squared weights", title="total weight norm")
+    for ax in axes:
+        for b in bounds:
+            ax.axvline(max(b, 1), color="k", ls=":", lw=1)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Progress measures over training (dotted: phase boundaries)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ============================================================================ the add report
+def analyse_add(path, out_dir="figures/add"):
+    cfg, params, history = mg.load(path)
+    if cfg.task != "add":
+        raise mg.UsageError(f"{path} is a {cfg.task} checkpoint; analysis.py add needs an add one")
+    snapshots = mg.load_checkpoint(path)["snapshots"]
+    os.makedirs(out_dir, exist_ok=True)
+    p = cfg.p
+    basis, _ = fourier_basis(p)
+    plt = _plt()
+    found = {}
+
+    logits, attn, acts = run_all_pairs(params, p)
+    emb_norms = frequency_norms(fourier_1d(params["W_E"][:p].astype(np.float64), basis))
+    freqs = key_frequencies(emb_norms)
+    fractions = neuron_frequency_fractions(acts.astype(np.float64), basis)
+    neuron_freqs, counts = neuron_key_frequencies(fractions)
+    found["key_frequencies_embedding"] = freqs.tolist()
+    found["n_key_frequencies_embedding"] = int(len(freqs))
+    found["key_frequencies_neurons"] = neuron_freqs.tolist()
+    found["neurons_per_frequency"] = {int(k): int(counts[k - 1]) for k in neuron_freqs}
+    found.update(position_symmetry(params, p))
+    found["attention_to_pos0_mean"] = float(attn[..., 0].mean())
+    found["attention_to_pos0_mean_per_head"] = attn[..., 0].mean((0, 1)).tolist()
+
+    # circuit engineering, on all p*p inputs
+    mask = train_mask(cfg, p)
+    full = loss_and_accuracy(logits, p)
+    restricted, _ = restricted_and_excluded(logits.astype(np.float64), p, freqs)
+    proj_logits, _, _ = run_all_pairs(embedding_on_key_frequencies(params, p, freqs), p)
+    alpha, fitted, explained = closed_form_logits(logits.astype(np.float64), p, freqs)
+    for name, lg in (("full_model", logits), ("restricted_logits", restricted),
+                     ("embedding_on_key_frequencies", proj_logits), ("closed_form", fitted)):
+        loss, acc = loss_and_accuracy(lg, p)
+        found[f"{name}_loss"], found[f"{name}_accuracy"] = loss, acc
+    found["closed_form_alpha"] = dict(zip(map(int, freqs), map(float, alpha)))
+    found["closed_form_variance_explained"] = explained
+    found["full_model_test_accuracy"] = loss_and_accuracy(logits, p, ~mask)[1]
+
+    bounds = (history["epoch"][-1],) * 3
+    if snapshots:
+        measures = progress_measures(snapshots, cfg, freqs)
+        bounds = phases(history, measures)
+        found["phase_boundaries"] = dict(zip(("memorisation_ends", "cleanup_begins", "cleanup_ends"), bounds))
+        found["progress_measures"] = {k: v.tolist() for k, v in measures.items()}
+        plot_progress(history, measures, bounds, f"{out_dir}/progress_measures.png")
+    plot_curves(history, bounds, f"{out_dir}/curves.png")
+    plot_position_symmetry(params, found, f"{out_dir}/position_symmetry.png")
+    heads = range(attn.shape[2])
+    _grid(plt, [attn[:, :, h, 0] for h in heads], [f"head {h}: mean {attn[:, :, h, 0].mean():.3f}" for h in heads],
+          "Attention from '=' to position 0 (a), for every input (a, b)", f"{out_dir}/attention.png", cmap="viridis")
+    _grid(plt, [np.abs(fourier_2d(attn[:, :, h, 0].astype(np.float64), basis)) for h in heads],
+          [f"head {h}" for h in heads], "Attention to a in the 2-D Fourier basis (|component|; row: a's, column: b's)",
+          f"{out_dir}/attention_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma", log=True)
+    _grid(plt, [acts[:, :, i] for i in range(3)], [f"neuron {i}" for i in range(3)],
+          "Pre-ReLU activation of the first three MLP neurons, for every input (a, b)", f"{out_dir}/neurons.png")
+    _grid(plt, [np.abs(fourier_2d(acts[:, :, i].astype(np.float64), basis)) for i in range(3)],
+          [f"neuron {i}" for i in range(3)], "First three neurons in the 2-D Fourier basis (|component|)",
+          f"{out_dir}/neurons_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma", log=True)
+    plot_embedding_fourier(emb_norms, freqs, f"{out_dir}/embedding_fourier.png")
+
+    findings = {"checkpoint": path, "config": {k: getattr(cfg, k) for k in ("p", "frac_train", "d_model", "lr", "weight_decay", "seed")},
+                "measured": found, "compared": compare(found)}
+    with open(f"{out_dir}/findings.json", "w") as f:
+        json.dump(findings, f, indent=1)
+    return findings
+
+
+def compare(found):
+    """Each measured number beside its reference value, and whether it reproduced."""
+    rows = {}
+    for key, (ref, source) in REFERENCE.items():
+        ours = found.get(key)
+        if ours is None:
+            continue
+        if key == "swap_max_abs_diff":
+            ok = ours < 1e-3
+            rule = "tiny (< 1e-3): the model is commutative"
+        elif key == "attention_to_pos0_mean":
+            ok = abs(ours - ref) < 0.1
+            rule = "within 0.1"
+        elif key == "n_key_frequencies_embedding":
+            ok = 3 <= ours <= 8
+            rule = "a handful (3 to 8)"
+        elif key == "closed_form_variance_explained":
+            ok = ours >= 0.9
+            rule = ">= 0.9"
+        else:
+            ok = abs(ours - ref) <= 0.25 * abs(ref)
+            rule = "within 25%"
+        rows[key] = {"ours": ours, "reference": ref, "source": source, "rule": rule, "reproduced": bool(ok)}
+    rows["closed_form_loss_below_model"] = {
+        "ours": [found["closed_form_loss"], found["full_model_loss"]], "reference": "lower than the model's",
+        "source": NANDA, "rule": "closed-form loss < model loss",
+        "reproduced": bool(found["closed_form_loss"] < found["full_model_loss"])}
+    return rows
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in ("add",):
+        print("analysis: usage: python analysis.py add CHECKPOINT.npz (tasks analysed so far: add)", file=sys.stderr)
+        return 2
+    try:
+        findings = analyse_add(argv[1])
+    except mg.UsageError as e:
+        print(f"analysis: error: {e}", file=sys.stderr)
+        return 2
+    for key, row in findings["compared"].items():
+        print(f"{key}: ours {row['ours']}, reference {row['reference']} -> "
+              f"{'reproduced' if row['reproduced'] else 'NOT reproduced'}")
+    print(f"figures and findings.json in figures/{argv[0]}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
