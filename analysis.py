@@ -249,7 +249,20 @@ def closed_form_logits(logits, p, freqs):
 
 
 # ============================================================================ plots
-COMPONENT = "{} component (0 const, 2k-1 cos k, 2k sin k)"
+COMPONENT = "frequency of {} (0: constant)"
+
+
+def spectrum(table, basis):
+    """Norm of a table's 2-D Fourier components grouped by frequency: [K+1, K+1], entry
+    (i, j) from a's frequency i and b's frequency j (cos and sin together; 0 is the
+    constant), with the (0, 0) term (the table's mean) zeroed."""
+    F = fourier_2d(table.astype(np.float64), basis) ** 2
+    K = (len(basis) - 1) // 2
+    freq = np.r_[0, np.repeat(np.arange(1, K + 1), 2), np.full(len(basis) - 1 - 2 * K, K + 1)].astype(int)
+    G = np.zeros((K + 2, K + 2))
+    np.add.at(G, (freq[:, None], freq[None, :]), F)
+    G[0, 0] = 0
+    return np.sqrt(G[:K + 1, :K + 1])
 
 
 def _plt():
@@ -259,12 +272,12 @@ def _plt():
     return plt
 
 
-def _grid(plt, tables, titles, suptitle, path, xlabel="b", ylabel="a", cmap="RdBu_r", log=False):
+def _grid(plt, tables, titles, suptitle, path, xlabel="b", ylabel="a", cmap="RdBu_r"):
     n = len(tables)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.6, 3.6), squeeze=False)
     for ax, t, title in zip(axes[0], tables, titles):
-        from matplotlib.colors import LogNorm
-        im = ax.imshow(t, cmap=cmap, origin="lower", norm=LogNorm(vmin=max(t.max() * 1e-4, 1e-12), vmax=t.max()) if log else None)
+        from matplotlib.colors import PowerNorm
+        im = ax.imshow(t, cmap=cmap, origin="lower", norm=PowerNorm(0.5) if cmap == "magma" else None)
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.suptitle(suptitle)
@@ -403,14 +416,14 @@ def analyse_add(path, out_dir="figures/add"):
     heads = range(attn.shape[2])
     _grid(plt, [attn[:, :, h, 0] for h in heads], [f"head {h}: mean {attn[:, :, h, 0].mean():.3f}" for h in heads],
           "Attention from '=' to position 0 (a), for every input (a, b)", f"{out_dir}/attention.png", cmap="viridis")
-    _grid(plt, [np.abs(fourier_2d(attn[:, :, h, 0].astype(np.float64), basis)) for h in heads],
-          [f"head {h}" for h in heads], "Attention to a in the 2-D Fourier basis (|component|; row: a's, column: b's)",
-          f"{out_dir}/attention_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma", log=True)
+    _grid(plt, [spectrum(attn[:, :, h, 0], basis) for h in heads], [f"head {h}" for h in heads],
+          "Attention to a in the 2-D Fourier basis: norm per (frequency of a, frequency of b)",
+          f"{out_dir}/attention_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma")
     _grid(plt, [acts[:, :, i] for i in range(3)], [f"neuron {i}" for i in range(3)],
           "Pre-ReLU activation of the first three MLP neurons, for every input (a, b)", f"{out_dir}/neurons.png")
-    _grid(plt, [np.abs(fourier_2d(acts[:, :, i].astype(np.float64), basis)) for i in range(3)],
-          [f"neuron {i}" for i in range(3)], "First three neurons in the 2-D Fourier basis (|component|)",
-          f"{out_dir}/neurons_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma", log=True)
+    _grid(plt, [spectrum(acts[:, :, i], basis) for i in range(3)], [f"neuron {i}" for i in range(3)],
+          "First three neurons in the 2-D Fourier basis: norm per (frequency of a, frequency of b)",
+          f"{out_dir}/neurons_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma")
     plot_embedding_fourier(emb_norms, freqs, f"{out_dir}/embedding_fourier.png")
 
     findings = {"checkpoint": path, "config": {k: getattr(cfg, k) for k in ("p", "frac_train", "d_model", "lr", "weight_decay", "seed")},

@@ -628,6 +628,9 @@ def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)                              # mkstemp makes it private; a checkpoint is not
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
