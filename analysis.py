@@ -324,14 +324,17 @@ def plot_position_symmetry(params, sym, path):
     plt.close(fig)
 
 
-def plot_embedding_fourier(norms, freqs, path):
+def plot_embedding_fourier(W_E, basis, names, freqs, path):
+    """Norm of each Fourier component of W_E (one bar per basis row), key frequencies in red."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    k = np.arange(1, len(norms) + 1)
-    ax.bar(k, np.sqrt(norms), color=["C3" if i in set(freqs) else "C0" for i in k])
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set(xlabel="frequency k", ylabel="norm of cos k, sin k parts",
-           title=f"W_E in the Fourier basis: key frequencies (red) {', '.join(map(str, freqs))}")
+    norms = np.linalg.norm(fourier_1d(W_E.astype(np.float64), basis), axis=1)
+    key = {f"{f} {k}" for k in freqs for f in ("cos", "sin")}
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    ax.bar(np.arange(len(norms)), norms, color=["C3" if n in key else "C0" for n in names])
+    ticks = [i for i, n in enumerate(names) if n in key]
+    ax.set_xticks(ticks, [names[i] for i in ticks], rotation=90, fontsize=8)
+    ax.set(xlabel="Fourier component of the token (key ones labelled)", ylabel="norm of W_E component",
+           title=f"W_E in the Fourier basis: norm of each component; key frequencies (red) {', '.join(map(str, freqs))}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -373,7 +376,7 @@ def analyse_add(path, out_dir="figures/add"):
     snapshots = mg.load_checkpoint(path)["snapshots"]
     os.makedirs(out_dir, exist_ok=True)
     p = cfg.p
-    basis, _ = fourier_basis(p)
+    basis, names = fourier_basis(p)
     plt = _plt()
     found = {}
 
@@ -424,7 +427,7 @@ def analyse_add(path, out_dir="figures/add"):
     _grid(plt, [spectrum(acts[:, :, i], basis) for i in range(3)], [f"neuron {i}" for i in range(3)],
           "First three neurons in the 2-D Fourier basis: norm per (frequency of a, frequency of b)",
           f"{out_dir}/neurons_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma")
-    plot_embedding_fourier(emb_norms, freqs, f"{out_dir}/embedding_fourier.png")
+    plot_embedding_fourier(params["W_E"][:p], basis, names, freqs, f"{out_dir}/embedding_fourier.png")
 
     findings = {"checkpoint": path, "config": {k: getattr(cfg, k) for k in ("p", "frac_train", "d_model", "lr", "weight_decay", "seed")},
                 "measured": found, "compared": compare(found)}
