@@ -212,10 +212,12 @@ def causal_mask(n_pos, n_read):
 # [vocab*pos, d_model], read_tab [vocab*R, d_model], q_tab [vocab*R, head, d_head],
 # k_tab [vocab*pos, head, d_head], the tokens, and each example's rows in the tables,
 # ids [batch, pos] and read_ids [batch, R].
-def forward(params, tokens, n_read=1, full_cache=True):
+def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
     positions, and the cache above. Training passes full_cache=False to skip q, k and
-    resid_pre, which only analysis reads (backward works from the tables).
+    resid_pre, which only analysis reads (backward works from the tables). Analysis may
+    pass `pattern` [batch, head, R, pos] to impose an attention pattern (an intervention:
+    the model runs on from it; not for training).
 
     Two facts of a one-layer model make this cheaper than the textbook computation, with
     the same result (test_minigrok.py checks both against a plain implementation):
@@ -255,8 +257,9 @@ def forward(params, tokens, n_read=1, full_cache=True):
     # attention: each readout query against every key at or before it
     attn_scores = qk_tab[:, read_ids[:, :, None], ids[:, None, :]].transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
     attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
-    pattern = xp.exp(attn_scores - attn_scores.max(-1, keepdims=True))
-    pattern /= pattern.sum(-1, keepdims=True)                  # [batch, head, R, pos]
+    if pattern is None:
+        pattern = xp.exp(attn_scores - attn_scores.max(-1, keepdims=True))
+        pattern /= pattern.sum(-1, keepdims=True)              # [batch, head, R, pos]
     z = (pattern @ v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)    # [batch, R, head, d_head]
 
     # From here on each readout position is a row of its own: [batch*R, ...] matrices make

@@ -491,3 +491,49 @@ def test_add_analysis_writes_every_figure_and_findings(tmp_path):
     saved = json.loads((tmp_path / "fig" / "findings.json").read_text())
     assert saved["measured"]["progress_measures"]["epoch"] == [0, 40, 80, 120]
     assert set(findings["compared"]) >= {"pos_embed_diff_norm", "attention_to_pos0_mean"}
+
+
+# ---------------------------------------------------------------- analysis.py (max)
+def test_fit_linear_recovers_planted_lines():
+    x = np.arange(50.0)
+    m, c = np.array([[0.5, -2.0], [0.0, 3.0]]), np.array([[1.0, 4.0], [-7.0, 0.25]])
+    Y = x[:, None, None] * m + c
+    fm, fc, r2 = analysis.fit_linear(x, Y)
+    np.testing.assert_allclose(fm, m, atol=1e-10)
+    np.testing.assert_allclose(fc, c, atol=1e-9)
+    assert np.all(r2[m != 0] > 1 - 1e-12)
+
+
+def tiny_max_model(tmp_path, epochs=30):
+    cfg = mg.Config(task="max", n=20, n_train=2000, n_test=300, d_model=32, n_heads=4, d_head=8, d_mlp=64,
+                    epochs=epochs, batch_size=200, lr=3e-3, weight_decay=0.1, eval_every=10)
+    out = str(tmp_path / "max.npz")
+    mg.train(cfg, out, verbose=False)
+    return cfg, out
+
+
+def test_forcing_the_real_pattern_reproduces_the_model(tmp_path):
+    cfg, out = tiny_max_model(tmp_path, epochs=5)
+    _, params, _ = mg.load(out)
+    tokens = tasks.make_data(cfg).evals["test"][0]
+    logits, cache = mg.forward(params, tokens, 1)
+    forced, _ = mg.forward(params, tokens, 1, pattern=cache["pattern"])
+    np.testing.assert_array_equal(forced, logits)
+
+
+def test_permutation_analysis_is_exactly_one_for_an_order_invariant_model(tmp_path):
+    cfg, out = tiny_max_model(tmp_path, epochs=2)
+    _, params, _ = mg.load(out)
+    params = {k: v.astype(np.float64) for k, v in params.items()}
+    params["W_pos"][:5] = params["W_pos"][0]       # all inputs share one position embedding
+    sim = analysis.permutation_similarity(params, np.array([1, 4, 9, 12, 17]), cfg.n)
+    np.testing.assert_allclose(sim, 1, atol=1e-12)
+
+
+def test_max_analysis_writes_every_figure_and_findings(tmp_path):
+    cfg, out = tiny_max_model(tmp_path)
+    findings = analysis.analyse_max(out, str(tmp_path / "fig"))
+    for name in ("position_cosine", "permutation_similarity", "attention_orderings", "qk_table", "qk_table_fitted",
+                 "qk_lines", "ov_forced", "ov_robustness", "curves"):
+        assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 5000, name
+    assert {"attention_beta", "attention_x0", "ov_copy_holds_to_alpha"} <= set(findings["compared"])
