@@ -678,6 +678,7 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     bal_tokens, bal_targets = data.evals["balanced"]
     bal_acc, bal_per_value = ov_copy_accuracy(params, bal_tokens, bal_targets, n)
     found["ov_forced_accuracy_test"], found["ov_forced_accuracy_balanced"] = acc, bal_acc
+    found["ov_forced_accuracy_balanced_per_output"] = [None if np.isnan(v) else float(v) for v in bal_per_value]
     small = n // 5                                           # 0-19 for n = 100: the rare maxima
     found["ov_forced_accuracy_balanced_large_outputs"] = float(np.nanmean(bal_per_value[small:]))
     found["ov_forced_accuracy_balanced_small_outputs"] = float(np.nanmean(bal_per_value[:small]))
