@@ -474,18 +474,22 @@ def cosine_matrix(X):
     return unit @ unit.T
 
 
-def orderings(numbers, n):
-    """All orderings of five numbers as max/median sequences [120, 6]: [x1..x5, CLS]."""
+def orderings(numbers, n, task="max"):
+    """All 120 orderings of five numbers as the task's sequences: [x1..x5, CLS] for max and
+    median, [x1..x5, SEP, y1..y4] for sort."""
+    import tasks
     from itertools import permutations
-    perms = np.array(list(permutations(numbers)))
-    return np.concatenate([perms, np.full((len(perms), 1), n)], 1)
+    return tasks.sequences(task, np.array(list(permutations(numbers))), n)[0]
 
 
-def permutation_similarity(params, numbers, n):
-    """Cosine similarity [120, 120] of the pre-ReLU MLP activations at CLS for every pair
-    of orderings of the same five numbers (1 everywhere: order does not matter)."""
-    _, cache = mg.forward(params, orderings(numbers, n), 1)
-    return cosine_matrix(cache["mlp_pre"][:, -1])
+def permutation_similarity(params, numbers, n, task="max"):
+    """Cosine similarity [120, 120] of the pre-ReLU MLP activations at the readout
+    position(s) for every pair of orderings of the same five numbers (1 everywhere: order
+    does not matter)."""
+    tokens = orderings(numbers, n, task)
+    n_read = 5 if task == "sort" else 1
+    _, cache = mg.forward(params, tokens, n_read)
+    return cosine_matrix(cache["mlp_pre"].reshape(len(tokens), -1))
 
 
 def head_picks_max(params, tokens):
@@ -605,6 +609,39 @@ def plot_matrix(M, title, path, labels=None, xlabel="", ylabel="", annotate=Fals
     plt.close(fig)
 
 
+def invariance(params, cfg, out_dir, found, step=0):
+    """Position-embedding cosines, activations across the 120 orderings of five random
+    numbers, and attention from the readout position (the prediction step `step` for sort)
+    to each input across those orderings: numbers into `found`, figures into out_dir."""
+    plt = _plt()
+    n, H = cfg.n, params["W_Q"].shape[0]
+    pos_cos = cosine_matrix(params["W_pos"])
+    found["pos_cosine_inputs_mean"] = float(pos_cos[:5, :5][~np.eye(5, dtype=bool)].mean())
+    found["pos_cosine_cls_inputs_mean_abs"] = float(np.abs(pos_cos[5, :5]).mean())
+    labels = ["x1", "x2", "x3", "x4", "x5", "SEP" if cfg.task == "sort" else "CLS", "y1", "y2", "y3", "y4"]
+    plot_matrix(pos_cos, "Cosine similarity of the position embeddings", f"{out_dir}/position_cosine.png",
+                labels=labels[:len(pos_cos)], annotate=True, vmin=-1, vmax=1)
+    rng = np.random.default_rng(0)
+    example = np.sort(rng.choice(n, 5, replace=False))
+    sim = permutation_similarity(params, example, n, cfg.task)
+    found["permutation_example"] = example.tolist()
+    found["permutation_cosine_min"] = float(sim.min())
+    plot_matrix(sim, f"Pre-ReLU activations, every pair of the 120 orderings of {example.tolist()}",
+                f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering")
+    n_read = 5 if cfg.task == "sort" else 1
+    pattern = mg.forward(params, orderings(example, n, cfg.task), n_read)[1]["pattern"][:, :, step, :5]
+    fig, axes = plt.subplots(1, H, figsize=(3 * H + 1, 4.2), squeeze=False)
+    for h, ax in enumerate(axes[0]):
+        im = ax.imshow(pattern[:, h], aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set(title=f"head {h}", xlabel="input position", ylabel="ordering" if h == 0 else "")
+    fig.colorbar(im, ax=axes[0][-1])
+    where = f"the prediction of y{step + 1} (position {5 + step})" if cfg.task == "sort" else "CLS"
+    fig.suptitle(f"Attention from {where} to each input, for the 120 orderings of {example.tolist()}")
+    fig.tight_layout()
+    fig.savefig(f"{out_dir}/attention_orderings{'_step' + str(step + 1) if cfg.task == 'sort' else ''}.png", dpi=100)
+    plt.close(fig)
+
+
 def analyse_max(path, out_dir="figures/max", compare_path=None):
     cfg, params, history = mg.load(path)
     if cfg.task != "max":
@@ -617,30 +654,7 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     test_tokens, test_targets = data.evals["test"]
     found = {}
 
-    pos_cos = cosine_matrix(params["W_pos"])
-    found["pos_cosine_inputs_mean"] = float(pos_cos[:5, :5][~np.eye(5, dtype=bool)].mean())
-    found["pos_cosine_cls_inputs_mean_abs"] = float(np.abs(pos_cos[5, :5]).mean())
-    plot_matrix(pos_cos, "Cosine similarity of the position embeddings", f"{out_dir}/position_cosine.png",
-                labels=["x1", "x2", "x3", "x4", "x5", "CLS"], annotate=True, vmin=-1, vmax=1)
-
-    rng = np.random.default_rng(0)
-    example = np.sort(rng.choice(n, 5, replace=False))
-    sim = permutation_similarity(params, example, n)
-    found["permutation_example"] = example.tolist()
-    found["permutation_cosine_min"] = float(sim.min())
-    plot_matrix(sim, f"Pre-ReLU activations at CLS, every pair of the 120 orderings of {example.tolist()}",
-                f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering")
-
-    pattern = mg.forward(params, orderings(example, n), 1)[1]["pattern"][:, :, 0, :5]   # [120, head, 5]
-    fig, axes = plt.subplots(1, H, figsize=(3 * H, 4.2), squeeze=False)
-    for h, ax in enumerate(axes[0]):
-        im = ax.imshow(pattern[:, h], aspect="auto", cmap="viridis", vmin=0, vmax=1)
-        ax.set(title=f"head {h}", xlabel="input position", ylabel="ordering" if h == 0 else "")
-    fig.colorbar(im, ax=axes[0][-1])
-    fig.suptitle(f"Attention from CLS to each input, for the 120 orderings of {example.tolist()}")
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/attention_orderings.png", dpi=100)
-    plt.close(fig)
+    invariance(params, cfg, out_dir, found)
     picks = head_picks_max(params, test_tokens)
     found["head_attends_to_max_fraction"] = picks.tolist()
 
@@ -734,6 +748,203 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     return findings
 
 
+# ============================================================================ median and sort
+def positions_by_rank(x):
+    """x [batch, 5] -> [batch, 5]: the position of the r-th smallest input (ties in order)."""
+    return np.argsort(x, axis=1, kind="stable")
+
+
+def rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, alpha=0.0):
+    """Accuracy (over all readout steps) when every head's attention at readout step s is
+    forced onto the input of rank target_rank[s], with a fraction alpha moved to the input of
+    rank other_rank[s]: does the OV circuit copy what it is pointed at?"""
+    n_read = targets.shape[1]
+    pos = positions_by_rank(tokens[:, :5])
+    pattern = np.zeros((len(tokens), params["W_Q"].shape[0], n_read, tokens.shape[1]), np.float32)
+    rows = np.arange(len(tokens))
+    for s in range(n_read):
+        pattern[rows, :, s, pos[:, target_rank[s]]] += 1 - alpha
+        pattern[rows, :, s, pos[:, other_rank[s]]] += alpha
+    logits, _ = mg.forward(params, tokens, n_read, full_cache=False, pattern=pattern)
+    return float((logits.argmax(-1) == targets).mean())
+
+
+def attention_rank(params, tokens, n_read):
+    """[step, head, rank]: the fraction of inputs on which a head's largest attention over
+    the five inputs, at each readout step, lands on the input of each rank (0 = smallest)."""
+    _, cache = mg.forward(params, tokens, n_read, full_cache=False)
+    top = cache["pattern"][:, :, :, :5].argmax(-1)                              # [batch, head, R]
+    rank = np.argsort(positions_by_rank(tokens[:, :5]), axis=1)                 # rank of each position
+    rank_of_top = np.take_along_axis(rank, top.reshape(len(tokens), -1), 1).reshape(top.shape)
+    return np.stack([(rank_of_top == r).mean(0) for r in range(5)], -1).transpose(1, 0, 2)
+
+
+def previous_token_intervention(params, tokens, targets):
+    """Sort, steps 2-4: the input at the step's position is the previous output y_s. Put
+    y_{s+1} there instead (the token about to be predicted). A model that outputs 'the
+    smallest input above the current token' now says y_{s+2}; one that outputs the s-th
+    smallest by position still says y_{s+1}. Fractions of each, per step (distinct inputs only)."""
+    distinct = np.array([len(set(r)) == 5 for r in tokens[:, :5]])
+    tokens, targets = tokens[distinct], targets[distinct]
+    out = {}
+    for s in range(1, 4):
+        moved = tokens.copy()
+        moved[:, 5 + s] = targets[:, s]
+        pred = mg.forward(params, moved, 5, full_cache=False)[0][:, s].argmax(-1)
+        out[f"y{s + 1}"] = {"predicts_position_target": float((pred == targets[:, s]).mean()),
+                            "predicts_successor": float((pred == targets[:, s + 1]).mean())}
+    return out
+
+
+def scores_by_position(params, n, query_token, query_pos, key_positions=range(5)):
+    """Un-normalised score [head, key position, number] of one query (token, position)
+    against every number placed at each input position."""
+    W_E, W_pos = params["W_E"].astype(np.float64), params["W_pos"].astype(np.float64)
+    q = np.einsum("d,hde->he", W_E[query_token] + W_pos[query_pos], params["W_Q"])
+    k = np.einsum("pxd,hde->hpxe", W_E[None, :n] + W_pos[list(key_positions), None], params["W_K"])
+    return np.einsum("he,hpxe->hpx", q, k) / np.sqrt(q.shape[-1])
+
+
+def plot_scores_by_position(scores, title, path):
+    plt = _plt()
+    H = scores.shape[0]
+    fig, axes = plt.subplots(1, H, figsize=(3.6 * H + 0.5, 3.6), squeeze=False)
+    for h, ax in enumerate(axes[0]):
+        for p in range(scores.shape[1]):
+            ax.plot(scores[h, p], label=f"x{p + 1}")
+        ax.set(title=f"head {h}", xlabel="key number", ylabel="score" if h == 0 else "")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, title="key at", title_fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_robustness(alphas, curves, title, path):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, curve in curves.items():
+        ax.plot(alphas, curve, "o-", label=label)
+    ax.set(xlabel="fraction alpha of a competing value vector mixed in", ylabel="test accuracy",
+           ylim=(-0.02, 1.02), title=title)
+    ax.grid(alpha=0.3)
+    if len(curves) > 1:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def holds_to(alphas, curve, level=0.99):
+    ok = [a for a, c in zip(alphas, curve) if c >= level]
+    return float(max(ok)) if ok else 0.0
+
+
+def analyse_median_or_sort(path, out_dir=None, compare_path=None):
+    """Median and sort: invariance, attention (which rank each head reads), QK scores by
+    input position, OV copying and its robustness; for sort also the previous-token
+    intervention. compare_path: the other task's checkpoint trained on the same data."""
+    import tasks
+    cfg, params, history = mg.load(path)
+    if cfg.task not in ("median", "sort"):
+        raise mg.UsageError(f"{path} is a {cfg.task} checkpoint; this analysis needs median or sort")
+    out_dir = out_dir or f"figures/{cfg.task}"
+    os.makedirs(out_dir, exist_ok=True)
+    plt = _plt()
+    n, H = cfg.n, params["W_Q"].shape[0]
+    sort = cfg.task == "sort"
+    n_read = 5 if sort else 1
+    tokens, targets = tasks.make_data(cfg).evals["test"]
+    found = {"heads": H, "final": {k: v[-1] for k, v in history.items() if k not in ("epoch", "wall_s")}}
+    plot_curves_simple(history, f"{cfg.task.capitalize()} of five numbers ({H} head{'s' * (H > 1)}): loss and accuracy",
+                       f"{out_dir}/curves.png")
+    for step in (range(5) if sort else [0]):
+        invariance(params, cfg, out_dir, found, step)
+
+    ranks = attention_rank(params, tokens, n_read)                              # [step, head, rank]
+    found["attention_rank_fractions"] = ranks.tolist()
+    if sort:
+        found["steps_attending_own_rank"] = float(np.mean([ranks[s, :, s].max() for s in range(5)]))
+        fig, axes = plt.subplots(1, H, figsize=(3.4 * H + 0.8, 3.4), squeeze=False)
+        for h, ax in enumerate(axes[0]):
+            im = ax.imshow(ranks[:, h], cmap="viridis", vmin=0, vmax=1)
+            ax.set(title=f"head {h}", xlabel="rank attended (0 = smallest)",
+                   ylabel="predicting y1..y5" if h == 0 else "", yticks=range(5), yticklabels=[f"y{i}" for i in range(1, 6)])
+        fig.colorbar(im, ax=axes[0][-1])
+        fig.suptitle("Sort: which input each head attends to most, at each prediction step (test set)")
+        fig.tight_layout()
+        fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
+        plt.close(fig)
+        found["previous_token_intervention"] = previous_token_intervention(params, tokens, targets)
+        scores = scores_by_position(params, n, n, 5)
+        title = "Sort: score of the SEP query (predicting y1) against each number at each input position"
+    else:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for h in range(H):
+            ax.plot(range(5), ranks[0, h], "o-", label=f"head {h}")
+        ax.set_xticks(range(5))
+        ax.set(xlabel="rank of the input attended most (0 = smallest, 2 = median)", ylabel="fraction of test inputs",
+               title="Median: which input each head attends to most", ylim=(0, 1))
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
+        plt.close(fig)
+        scores = scores_by_position(params, n, n, 5)
+        title = "Median: score of the CLS query against each number at each input position"
+    plot_scores_by_position(scores, title, f"{out_dir}/qk_by_position.png")
+    q, k = qk_vectors(params, n)
+    table = qk_table(q, k)
+    x = np.arange(n)
+    km, kc, kr2 = fit_linear(x, k)
+    found["k_fit_r2_median"] = float(np.median(kr2))
+    score_fit = fit_linear(x, scores.transpose(2, 0, 1))                         # lines in the number, per head and position
+    found["score_line_r2_median"] = float(np.median(score_fit[2]))
+    _grid(plt, [table[h] for h in range(H)], [f"head {h}" for h in range(H)],
+          "QK table: score of a query number (row) against a key number (column)",
+          f"{out_dir}/qk_table.png", xlabel="key number", ylabel="query number", cmap="viridis")
+
+    alphas = np.round(np.linspace(0, 1, 21), 2)
+    target_rank = list(range(5)) if sort else [2]
+    other_rank = [r + 1 if r < 4 else r - 1 for r in target_rank]
+    curve = [rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, a) for a in alphas]
+    found["ov_forced_accuracy"] = curve[0]
+    found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas.tolist(), curve
+    found["ov_copy_holds_to_alpha"] = holds_to(alphas, curve)
+    plot_robustness(alphas, {"": curve}, f"{cfg.task.capitalize()}: robustness of copying "
+                    f"(attention forced onto the answer's input, a neighbour in rank mixed in)", f"{out_dir}/ov_robustness.png")
+
+    compared = {}
+    def check(key, ok, ref, rule):
+        compared[key] = {"ours": found[key], "reference": ref, "source": STUDY, "rule": rule, "reproduced": bool(ok)}
+    if sort:
+        check("pos_cosine_inputs_mean", found["pos_cosine_inputs_mean"] > 0.5, "first five very similar", "> 0.5")
+        check("permutation_cosine_min", found["permutation_cosine_min"] > 0.9, "invariant to order", "> 0.9")
+        check("steps_attending_own_rank", found["steps_attending_own_rank"] > 0.5,
+              "step k attends to the k-th smallest", "best head > 0.5 on average")
+        pt = found["previous_token_intervention"]
+        found["intervention_position_rule"] = float(np.mean([v["predicts_position_target"] for v in pt.values()]))
+        check("intervention_position_rule", found["intervention_position_rule"] > 0.5,
+              "predicts the number that belongs at the position, not the successor of the current token", "> 0.5")
+        check("ov_copy_holds_to_alpha", 0.3 <= found["ov_copy_holds_to_alpha"] <= 0.4, "0.3 to 0.4", "accuracy >= 99% up to alpha in [0.3, 0.4]")
+        check("score_line_r2_median", found["score_line_r2_median"] < 0.9, "polynomial rather than linear", "line R^2 < 0.9")
+    else:
+        check("ov_copy_holds_to_alpha", found["ov_copy_holds_to_alpha"] >= 0.2, "still robust", ">= 0.2")
+    if compare_path:
+        other_cfg, _, other_history = mg.load(compare_path)
+        found["other_run"] = {"task": other_cfg.task, "test_loss": other_history["test_loss"][-1],
+                              "test_acc": other_history["test_acc"][-1]}
+        srt, med = (history, other_history) if sort else (other_history, history)
+        found["sort_vs_median_loss_ratio"] = med["test_loss"][-1] / srt["test_loss"][-1]
+        found["sort_minus_median_accuracy"] = srt["test_acc"][-1] - med["test_acc"][-1]
+        check("sort_vs_median_loss_ratio", found["sort_vs_median_loss_ratio"] >= 5, "about 10x lower loss for sort", ">= 5")
+        check("sort_minus_median_accuracy", found["sort_minus_median_accuracy"] >= 0.02, "about +5 points for sort", ">= +2 points")
+    findings = {"checkpoint": path, "measured": found, "compared": compared}
+    with open(f"{out_dir}/findings.json", "w") as f:
+        json.dump(findings, f, indent=1)
+    return findings
+
+
 def plot_curves_simple(history, title, path):
     plt = _plt()
     e = np.maximum(np.array(history["epoch"]), 1)
@@ -754,12 +965,18 @@ def plot_curves_simple(history, title, path):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) not in (2, 3) or argv[0] not in ("add", "max") or (argv[0] == "add" and len(argv) == 3):
-        print("analysis: usage: python analysis.py add CHECKPOINT.npz | max CHECKPOINT.npz [OTHER_MAX.npz] "
-              "(tasks analysed so far: add, max)", file=sys.stderr)
+    if len(argv) not in (2, 3) or argv[0] not in ("add", "max", "median", "sort") or (argv[0] == "add" and len(argv) == 3):
+        print("analysis: usage: python analysis.py {add,max,median,sort} CHECKPOINT.npz [OTHER.npz] "
+              "(max: OTHER is the run with the other --augment; median, sort: the other task's run)", file=sys.stderr)
         return 2
+    other = (argv[2:] or [None])[0]
     try:
-        findings = analyse_add(argv[1]) if argv[0] == "add" else analyse_max(argv[1], compare_path=(argv[2:] or [None])[0])
+        if argv[0] == "add":
+            findings = analyse_add(argv[1])
+        elif argv[0] == "max":
+            findings = analyse_max(argv[1], compare_path=other)
+        else:
+            findings = analyse_median_or_sort(argv[1], compare_path=other)
     except mg.UsageError as e:
         print(f"analysis: error: {e}", file=sys.stderr)
         return 2

@@ -75,7 +75,7 @@ def target_of(task, x):
     return np.sort(x, axis=1)
 
 
-def _sequences(task, x, n):
+def sequences(task, x, n):
     """Inputs x [batch, 5] -> (tokens, targets) laid out as in the module docstring."""
     y = target_of(task, x)
     sep = np.full((len(x), 1), n)                                    # CLS / SEP is token n
@@ -142,9 +142,9 @@ def _five_numbers(cfg):
                             exclude=(train_x, test_x, extra))
     if cfg.augment:
         train_x = np.concatenate([train_x, extra])
-    train = _sequences(task, train_x, n)
-    evals = {"train": train, "test": _sequences(task, test_x, n),
-             "balanced": _sequences(task, balanced, n)}
+    train = sequences(task, train_x, n)
+    evals = {"train": train, "test": sequences(task, test_x, n),
+             "balanced": sequences(task, balanced, n)}
     n_ctx = 2 * N_INPUTS if task == "sort" else N_INPUTS + 1
     n_read = N_INPUTS if task == "sort" else 1
     return Data(d_vocab=n + 1, d_vocab_out=n, n_ctx=n_ctx, n_read=n_read,

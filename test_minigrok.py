@@ -537,3 +537,26 @@ def test_max_analysis_writes_every_figure_and_findings(tmp_path):
                  "qk_lines", "ov_forced", "ov_robustness", "curves"):
         assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 5000, name
     assert {"attention_beta", "attention_x0", "ov_copy_holds_to_alpha"} <= set(findings["compared"])
+
+
+@pytest.mark.parametrize("task", ["median", "sort"])
+def test_median_and_sort_analysis_write_every_figure_and_findings(tmp_path, task):
+    cfg = mg.Config(task=task, n=20, n_train=1500, n_test=200, d_model=32, n_heads=2, d_head=16, d_mlp=64,
+                    epochs=3, batch_size=300, lr=3e-3, weight_decay=0.1, eval_every=1)
+    out = str(tmp_path / f"{task}.npz")
+    mg.train(cfg, out, verbose=False)
+    findings = analysis.analyse_median_or_sort(out, str(tmp_path / "fig"))
+    names = ["curves", "position_cosine", "permutation_similarity", "attention_rank", "qk_by_position",
+             "qk_table", "ov_robustness"]
+    names += [f"attention_orderings_step{s}" for s in range(1, 6)] if task == "sort" else ["attention_orderings"]
+    for name in names:
+        assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 5000, name
+    assert "ov_copy_holds_to_alpha" in findings["compared"]
+
+
+def test_rank_forcing_with_alpha_zero_copies_by_rank():
+    # positions_by_rank and the forced pattern: the rank-2 input of each row is the median
+    x = np.array([[5, 1, 9, 3, 7], [2, 2, 8, 0, 4]])
+    pos = analysis.positions_by_rank(x)
+    assert x[np.arange(2), pos[:, 2]].tolist() == [5, 2]
+    assert x[np.arange(2), pos[:, 4]].tolist() == [9, 8]
