@@ -1,6 +1,9 @@
 """analysis.py: take a trained minigrok checkpoint apart.
 
     python analysis.py add runs/add.npz      # figures/add/*.png and figures/add/findings.json
+    python analysis.py max runs/max.npz [runs/max_augment.npz]
+    python analysis.py median runs/median.npz [runs/sort.npz]
+    python analysis.py sort runs/sort.npz [runs/median.npz]   # figures go to figures/<checkpoint name>/
 
 For modular addition this follows Nanda et al. 2023 ("Progress measures for grokking") and
 the study it reproduces: the embedding, the attention and the MLP neurons are read in the
@@ -711,7 +714,7 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(alphas, curve, "o-")
     ax.set(xlabel="fraction alpha of the runner-up's value mixed in", ylabel="test accuracy", ylim=(-0.02, 1.02),
-           title="Robustness of copying")
+           title="Max: robustness of copying\n(attention forced onto the maximum, the runner-up mixed in)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(f"{out_dir}/ov_robustness.png", dpi=100)
@@ -911,7 +914,7 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
     found["ov_forced_accuracy"] = curve[0]
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas.tolist(), curve
     found["ov_copy_holds_to_alpha"] = holds_to(alphas, curve)
-    plot_robustness(alphas, {"": curve}, f"{cfg.task.capitalize()}: robustness of copying "
+    plot_robustness(alphas, {"": curve}, f"{cfg.task.capitalize()}: robustness of copying\n"
                     f"(attention forced onto the answer's input, a neighbour in rank mixed in)", f"{out_dir}/ov_robustness.png")
 
     compared = {}
@@ -970,20 +973,21 @@ def main(argv=None):
               "(max: OTHER is the run with the other --augment; median, sort: the other task's run)", file=sys.stderr)
         return 2
     other = (argv[2:] or [None])[0]
+    out_dir = os.path.join("figures", os.path.splitext(os.path.basename(argv[1]))[0])   # runs/sort.npz -> figures/sort
     try:
         if argv[0] == "add":
-            findings = analyse_add(argv[1])
+            findings = analyse_add(argv[1], out_dir)
         elif argv[0] == "max":
-            findings = analyse_max(argv[1], compare_path=other)
+            findings = analyse_max(argv[1], out_dir, compare_path=other)
         else:
-            findings = analyse_median_or_sort(argv[1], compare_path=other)
+            findings = analyse_median_or_sort(argv[1], out_dir, compare_path=other)
     except mg.UsageError as e:
         print(f"analysis: error: {e}", file=sys.stderr)
         return 2
     for key, row in findings["compared"].items():
         print(f"{key}: ours {row['ours']}, reference {row['reference']} -> "
               f"{'reproduced' if row['reproduced'] else 'NOT reproduced'}")
-    print(f"figures and findings.json in figures/{argv[0]}/")
+    print(f"figures and findings.json in {out_dir}/")
     return 0
 
 
