@@ -629,7 +629,7 @@ def invariance(params, cfg, out_dir, found, step=0):
     sim = permutation_similarity(params, example, n, cfg.task)
     found["permutation_example"] = example.tolist()
     found["permutation_cosine_min"] = float(sim.min())
-    plot_matrix(sim, f"Pre-ReLU activations, every pair of the 120 orderings of {example.tolist()}",
+    plot_matrix(sim, f"Cosine similarity of pre-ReLU activations\nfor every pair of the 120 orderings of {example.tolist()}",
                 f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering")
     n_read = 5 if cfg.task == "sort" else 1
     pattern = mg.forward(params, orderings(example, n, cfg.task), n_read)[1]["pattern"][:, :, step, :5]
