@@ -896,6 +896,11 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
         scores = scores_by_position(params, n, n, 5)
         title = "Median: score of the CLS query against each number at each input position"
     plot_scores_by_position(scores, title, f"{out_dir}/qk_by_position.png")
+    # the study's pairs: one number at position 0 as the query, the other at position j as the key
+    pair_tables = [qk_table(*qk_vectors(params, n, query_pos=0, key_positions=[j]))[0] for j in range(1, 5)]
+    _grid(plt, pair_tables, [f"key at x{j + 1}" for j in range(1, 5)],
+          f"{cfg.task.capitalize()}, head 0: score of a number at x1 (query, row) against a number at x2..x5 (key, column)",
+          f"{out_dir}/qk_pairs_by_position.png", xlabel="key number", ylabel="query number", cmap="viridis")
     q, k = qk_vectors(params, n)
     table = qk_table(q, k)
     x = np.arange(n)
