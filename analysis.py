@@ -728,7 +728,7 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     if compare_path:
         other_cfg, _, other_history = mg.load(compare_path)
         found["balanced_accuracy_other_run"] = {"augment": other_cfg.augment, "balanced_acc": other_history["balanced_acc"][-1]}
-    plot_curves_simple(history, f"Max of five numbers: loss and accuracy", f"{out_dir}/curves.png")
+    mg.plot_history(history, f"{out_dir}/curves.png", "Max of five numbers: loss and accuracy")
 
     compared = {}
     refs = {"attention_beta": (0.15, "within 50%"), "attention_x0": (59.53, "within 25%")}
@@ -860,8 +860,8 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
     n_read = 5 if sort else 1
     tokens, targets = tasks.make_data(cfg).evals["test"]
     found = {"heads": H, "final": {k: v[-1] for k, v in history.items() if k not in ("epoch", "wall_s")}}
-    plot_curves_simple(history, f"{cfg.task.capitalize()} of five numbers ({H} head{'s' * (H > 1)}): loss and accuracy",
-                       f"{out_dir}/curves.png")
+    mg.plot_history(history, f"{out_dir}/curves.png",
+                    f"{cfg.task.capitalize()} of five numbers ({H} head{'s' * (H > 1)}): loss and accuracy")
     for step in (range(5) if sort else [0]):
         invariance(params, cfg, out_dir, found, step)
 
@@ -951,24 +951,6 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
     with open(f"{out_dir}/findings.json", "w") as f:
         json.dump(findings, f, indent=1)
     return findings
-
-
-def plot_curves_simple(history, title, path):
-    plt = _plt()
-    e = np.maximum(np.array(history["epoch"]), 1)
-    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
-    for name in [k[:-5] for k in history if k.endswith("_loss")]:
-        ax_l.plot(e, history[f"{name}_loss"], label=name)
-        ax_a.plot(e, history[f"{name}_acc"], label=name)
-    ax_l.set(xscale="log", yscale="log", xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_a.set(xscale="log", xlabel="epoch", ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy")
-    for ax in (ax_l, ax_a):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None):
