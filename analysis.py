@@ -645,6 +645,43 @@ def invariance(params, cfg, out_dir, found, step=0):
     plt.close(fig)
 
 
+def qk_line_analysis(params, n, found):
+    """q and k of every number, their per-dimension line fits, and the attention law those
+    lines give the real query: numbers into `found`; returns (x, q, k, q slopes, k slopes,
+    k intercepts) for plotting and engineering."""
+    q, k = qk_vectors(params, n)
+    x = np.arange(n)
+    qm, qc, qr2 = fit_linear(x, q)
+    km, kc, kr2 = fit_linear(x, k)
+    found["q_fit_r2_median"], found["k_fit_r2_median"] = float(np.median(qr2)), float(np.median(kr2))
+    found["q_k_slopes_opposite_sign_fraction"] = float((np.sign(qm) != np.sign(km)).mean())
+    fitted_table = qk_table(x[:, None, None] * qm + qc, x[:, None, None] * km + kc)
+    found["table_fit_correlation"] = float(np.corrcoef(qk_table(q, k).ravel(), fitted_table.ravel())[0, 1])
+    beta, x0 = attention_law(params, n, km, kc)
+    found["attention_beta_per_head"], found["attention_x0_per_head"] = beta.tolist(), x0.tolist()
+    found["attention_beta"], found["attention_x0"] = float(beta.mean()), float(np.median(x0))
+    return x, q, k, qm, km, kc, fitted_table
+
+
+def plot_qk_lines(x, q, k, qm, km, found, path):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    axes[0].plot(x, q[:, 0])
+    axes[0].set(xlabel="number", ylabel="q dimension value", title="q of head 0, every dimension")
+    axes[1].plot(x, k[:, 0])
+    axes[1].set(xlabel="number", ylabel="k dimension value", title="k of head 0, every dimension")
+    axes[2].scatter(qm.ravel(), km.ravel(), s=8)
+    axes[2].axhline(0, color="k", lw=0.5)
+    axes[2].axvline(0, color="k", lw=0.5)
+    axes[2].set(xlabel="slope of q dimension", ylabel="slope of k dimension", title="fitted slopes, every head and dimension")
+    fig.suptitle(f"q and k against the number: line fits (median R^2 {found['q_fit_r2_median']:.2f} for q, "
+                 f"{found['k_fit_r2_median']:.2f} for k); the lines give attention = softmax({found['attention_beta']:.3f} "
+                 f"(x - {found['attention_x0']:.1f}))")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def analyse_max(path, out_dir="figures/max", compare_path=None):
     cfg, params, history = mg.load(path)
     if cfg.task != "max":
@@ -661,35 +698,15 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     picks = head_picks_max(params, test_tokens)
     found["head_attends_to_max_fraction"] = picks.tolist()
 
-    q, k = qk_vectors(params, n)
+    x, q, k, qm, km, kc, fitted_table = qk_line_analysis(params, n, found)
     table = qk_table(q, k)
-    x = np.arange(n)
-    qm, qc, qr2 = fit_linear(x, q)
-    km, kc, kr2 = fit_linear(x, k)
-    fitted_table = qk_table(x[:, None, None] * qm + qc, x[:, None, None] * km + kc)
-    found["q_fit_r2_median"], found["k_fit_r2_median"] = float(np.median(qr2)), float(np.median(kr2))
-    found["q_k_slopes_opposite_sign_fraction"] = float((np.sign(qm) != np.sign(km)).mean())
-    found["table_fit_correlation"] = float(np.corrcoef(table.ravel(), fitted_table.ravel())[0, 1])
-    beta, x0 = attention_law(params, n, km, kc)
-    found["attention_beta_per_head"], found["attention_x0_per_head"] = beta.tolist(), x0.tolist()
-    found["attention_beta"], found["attention_x0"] = float(beta.mean()), float(np.median(x0))
     _grid(plt, [table[h] for h in range(H)], [f"head {h}" for h in range(H)],
           "QK table: un-normalised score of a query number (row) against a key number (column)",
           f"{out_dir}/qk_table.png", xlabel="key number", ylabel="query number", cmap="viridis")
     _grid(plt, [table[0], fitted_table[0]], ["learned q, k", "q, k on their fitted lines"],
           f"Head 0's QK table, learned and recomputed from the lines (correlation {found['table_fit_correlation']:.3f})",
           f"{out_dir}/qk_table_fitted.png", xlabel="key number", ylabel="query number", cmap="viridis")
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    axes[0].plot(x, q[:, 0]); axes[0].set(xlabel="number", ylabel="q dimension value", title="q of head 0, every dimension")
-    axes[1].plot(x, k[:, 0]); axes[1].set(xlabel="number", ylabel="k dimension value", title="k of head 0, every dimension")
-    axes[2].scatter(qm.ravel(), km.ravel(), s=8)
-    axes[2].axhline(0, color="k", lw=0.5); axes[2].axvline(0, color="k", lw=0.5)
-    axes[2].set(xlabel="slope of q dimension", ylabel="slope of k dimension", title="fitted slopes, every head and dimension")
-    fig.suptitle(f"q and k against the number: lines (median R^2 {found['q_fit_r2_median']:.2f} for q, {found['k_fit_r2_median']:.2f} for k); "
-                 f"attention = softmax({found['attention_beta']:.3f} (x - {found['attention_x0']:.1f}))")
-    fig.tight_layout()
-    fig.savefig(f"{out_dir}/qk_lines.png", dpi=100)
-    plt.close(fig)
+    plot_qk_lines(x, q, k, qm, km, found, f"{out_dir}/qk_lines.png")
 
     acc, per_value = ov_copy_accuracy(params, test_tokens, test_targets, n)
     bal_tokens, bal_targets = data.evals["balanced"]
@@ -901,11 +918,9 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
     _grid(plt, pair_tables, [f"key at x{j + 1}" for j in range(1, 5)],
           f"{cfg.task.capitalize()}, head 0: score of a number at x1 (query, row) against a number at x2..x5 (key, column)",
           f"{out_dir}/qk_pairs_by_position.png", xlabel="key number", ylabel="query number", cmap="viridis")
-    q, k = qk_vectors(params, n)
+    x, q, k, qm, km, kc, _ = qk_line_analysis(params, n, found)
     table = qk_table(q, k)
-    x = np.arange(n)
-    km, kc, kr2 = fit_linear(x, k)
-    found["k_fit_r2_median"] = float(np.median(kr2))
+    plot_qk_lines(x, q, k, qm, km, found, f"{out_dir}/qk_lines.png")
     score_fit = fit_linear(x, scores.transpose(2, 0, 1))                         # lines in the number, per head and position
     found["score_line_r2_median"] = float(np.median(score_fit[2]))
     _grid(plt, [table[h] for h in range(H)], [f"head {h}" for h in range(H)],

@@ -546,7 +546,7 @@ def test_median_and_sort_analysis_write_every_figure_and_findings(tmp_path, task
     out = str(tmp_path / f"{task}.npz")
     mg.train(cfg, out, verbose=False)
     findings = analysis.analyse_median_or_sort(out, str(tmp_path / "fig"))
-    names = ["curves", "position_cosine", "permutation_similarity", "attention_rank", "qk_by_position", "qk_pairs_by_position",
+    names = ["curves", "position_cosine", "permutation_similarity", "attention_rank", "qk_by_position", "qk_pairs_by_position", "qk_lines",
              "qk_table", "ov_robustness"]
     names += [f"attention_orderings_step{s}" for s in range(1, 6)] if task == "sort" else ["attention_orderings"]
     for name in names:
