@@ -22,3 +22,60 @@ bench: .venv/ready
 .venv/cupy: requirements-gpu.txt .venv/ready
 	$(PY) -m pip install -q -r requirements-gpu.txt
 	touch $@
+
+# ---------------------------------------------------------------- make figures
+# Checkpoints are the targets: `make figures` trains only what is missing or older than the
+# code, and `make -j2 figures` trains independent runs side by side. Each run is one
+# process with its own seed and output file, so the same rules map onto a job array.
+CODE := minigrok.py tasks.py
+TRAIN := $(PY) minigrok.py --quiet --device cpu
+WIDTHS := 16 32 64 128 256 512
+SEEDS := 0 1
+WIDTH_RUNS := $(foreach t,add median,$(foreach d,$(WIDTHS),$(foreach s,$(SEEDS),runs/width/$(t)_d$(d)_s$(s).npz)))
+RUNS := runs/add.npz runs/add_nanda.npz runs/max.npz runs/max_augment.npz runs/median.npz \
+        runs/sort.npz runs/sort_1head.npz $(WIDTH_RUNS)
+FINDINGS := figures/add/findings.json figures/add_nanda/findings.json figures/max/findings.json \
+            figures/median/findings.json figures/sort/findings.json figures/sort_1head/findings.json \
+            figures/width/findings.json
+
+.PHONY: figures runs
+figures: figures/REPORT.md
+runs: $(RUNS)
+
+runs/add.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task add --out $@
+runs/add_nanda.npz: $(CODE) | .venv/ready
+	$(TRAIN) --preset nanda --stop-at 0.99 --out $@
+runs/max.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task max --out $@
+runs/max_augment.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task max --augment --out $@
+runs/median.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task median --out $@
+runs/sort.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task sort --out $@
+runs/sort_1head.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task sort --n-heads 1 --out $@
+# width sweep: d_model varies (4 heads, d_mlp 512 kept), two init seeds; shorter runs than the defaults
+runs/width/add_d%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task add --epochs 1000 --snapshot-every 0 --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
+runs/width/median_d%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task median --epochs 100 --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
+
+figures/add/findings.json: runs/add.npz analysis.py
+	$(PY) analysis.py add runs/add.npz
+	cp runs/add.png figures/add_default_curve.png
+figures/add_nanda/findings.json: runs/add_nanda.npz analysis.py
+	$(PY) analysis.py add runs/add_nanda.npz
+figures/max/findings.json: runs/max.npz runs/max_augment.npz analysis.py
+	$(PY) analysis.py max runs/max.npz runs/max_augment.npz
+figures/median/findings.json: runs/median.npz runs/sort.npz analysis.py
+	$(PY) analysis.py median runs/median.npz runs/sort.npz
+figures/sort/findings.json: runs/sort.npz runs/median.npz analysis.py
+	$(PY) analysis.py sort runs/sort.npz runs/median.npz
+figures/sort_1head/findings.json: runs/sort_1head.npz analysis.py
+	$(PY) analysis.py sort runs/sort_1head.npz
+figures/width/findings.json: $(WIDTH_RUNS) analysis.py
+	$(PY) analysis.py width $(WIDTH_RUNS)
+figures/REPORT.md: $(FINDINGS) analysis.py
+	$(PY) analysis.py report
