@@ -28,7 +28,9 @@ bench: .venv/ready
 # code, and `make -j2 figures` trains independent runs side by side. Each run is one
 # process with its own seed and output file, so the same rules map onto a job array.
 CODE := minigrok.py tasks.py
-TRAIN := $(PY) minigrok.py --quiet --device cpu
+# One BLAS thread per run: `make -j2` then keeps both cores busy with two runs, where two
+# runs of two threads each on two cores would spend their time waiting on each other.
+TRAIN := OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu
 WIDTHS := 16 32 64 128 256 512
 SEEDS := 0 1
 WIDTH_RUNS := $(foreach t,add median,$(foreach d,$(WIDTHS),$(foreach s,$(SEEDS),runs/width/$(t)_d$(d)_s$(s).npz)))

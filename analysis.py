@@ -394,6 +394,16 @@ def analyse_add(path, out_dir="figures/add"):
     found["neurons_per_frequency"] = {int(k): int(counts[k - 1]) for k in neuron_freqs}
     found.update(position_symmetry(params, p))
     found["attention_to_pos0_mean"] = float(attn[..., 0].mean())
+    ms = mg.milestones(history)
+    for key, name in (("train_acc_100", "history_train_100"), ("test_acc_50", "history_test_50"), ("test_acc_99", "history_test_99")):
+        found[name] = ms[key][0] if ms[key] else None
+    spectra = [spectrum(attn[:, :, h, 0], basis) ** 2 for h in range(attn.shape[2])]
+    cells = np.zeros_like(spectra[0], bool)
+    for k in freqs:
+        cells[k, 0] = cells[0, k] = cells[k, k] = True
+    found["attention_energy_in_key_frequencies"] = float(np.mean([S[cells].sum() / S.sum() for S in spectra]))
+    found["attention_spectrum_asymmetry"] = float(np.mean([np.linalg.norm(S - S.T) / np.linalg.norm(S) for S in spectra]))
+    found["neuron_variance_in_best_frequency_median"] = float(np.median(fractions.max(0)))
     found["attention_to_pos0_mean_per_head"] = attn[..., 0].mean((0, 1)).tolist()
 
     # circuit engineering, on all p*p inputs
@@ -741,6 +751,12 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     found["model_test_accuracy"] = model_acc
     found["engineered_test_accuracy"] = engineered_max_accuracy(params, test_tokens, test_targets, n, km, kc)
     found["balanced_accuracy"] = history["balanced_acc"][-1]
+    plain = data.train[0][:cfg.n_train, :5]                   # the random tuples (augmentation comes after them)
+    found["train_tuples"], found["train_max_below_n_over_5"] = int(len(plain)), int((plain.max(1) < n // 5).sum())
+    ms = mg.milestones(history)
+    found["epoch_train_acc_100"] = ms["train_acc_100"][0] if ms["train_acc_100"] else None
+    found["epoch_test_acc_99"] = ms["test_acc_99"][0] if ms["test_acc_99"] else None
+    found["qk_score_key_correlation"] = float(np.mean([np.corrcoef(table[h].ravel(), np.tile(x, n))[0, 1] for h in range(H)]))
     found["augmented"] = cfg.augment
     if compare_path:
         other_cfg, _, other_history = mg.load(compare_path)
@@ -897,6 +913,9 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
         found["previous_token_intervention"] = previous_token_intervention(params, tokens, targets)
+        pat = mg.forward(params, tokens, 5, full_cache=False)[1]["pattern"]          # [batch, head, 5, 10]
+        found["attention_on_inputs_mean"] = float(pat[:, :, 1:, :5].sum(-1).mean())
+        found["attention_on_output_positions_mean"] = float(pat[:, :, 1:, 6:].sum(-1).mean())
         scores = scores_by_position(params, n, n, 5)
         title = "Sort: score of the SEP query (predicting y1) against each number at each input position"
     else:
@@ -968,10 +987,210 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
     return findings
 
 
+# ============================================================================ width sweep
+def width_sweep(paths, out_dir="figures/width"):
+    """Final test loss against d_model for each task, over the seeds of the sweep runs."""
+    plt = _plt()
+    os.makedirs(out_dir, exist_ok=True)
+    losses = {}
+    for path in paths:
+        cfg, _, history = mg.load(path)
+        losses.setdefault(cfg.task, {}).setdefault(cfg.d_model, []).append(history["test_loss"][-1])
+    found = {}
+    fig, axes = plt.subplots(1, len(losses), figsize=(5.5 * len(losses), 4), squeeze=False)
+    for ax, (task, by_width) in zip(axes[0], sorted(losses.items())):
+        widths = sorted(by_width)
+        vals = [np.array(by_width[w]) for w in widths]
+        means = np.array([np.exp(np.log(v).mean()) for v in vals])        # geometric mean over seeds
+        ax.plot(widths, means, "o-", label="geometric mean over seeds")
+        for w, v in zip(widths, vals):
+            ax.scatter([w] * len(v), v, color="grey", s=12, zorder=3)
+        ax.set(xscale="log", yscale="log", xlabel="d_model", ylabel="final test loss",
+               title=f"{task}: final test loss against width ({len(vals[0])} seeds, grey)")
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.grid(alpha=0.3)
+        found[task] = {"widths": widths, "final_test_loss": [v.tolist() for v in vals],
+                       "best_width": int(widths[int(means.argmin())])}
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Width sweep (4 heads, d_mlp 512; add 1,000 epochs, median 100 epochs)")
+    fig.tight_layout()
+    fig.savefig(f"{out_dir}/width_sweep.png", dpi=100)
+    plt.close(fig)
+    compared = {}
+    for task, ref in (("add", 32), ("median", 512)):
+        if task in found:
+            compared[f"{task}_best_width"] = {"ours": found[task]["best_width"], "reference": ref, "source": STUDY,
+                                              "rule": "same width", "reproduced": found[task]["best_width"] == ref}
+    findings = {"runs": list(paths), "measured": found, "compared": compared}
+    with open(f"{out_dir}/findings.json", "w") as f:
+        json.dump(findings, f, indent=1)
+    return findings
+
+
+# ============================================================================ the reproduction report
+def _load_findings(name):
+    path = f"figures/{name}/findings.json"
+    if not os.path.exists(path):
+        raise mg.UsageError(f"{path} is missing; run make figures (it builds every findings.json first)")
+    with open(path) as f:
+        return json.load(f)["measured"]
+
+
+def _fmt(x):
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    if isinstance(x, list):
+        return "[" + ", ".join(_fmt(v) for v in x) + "]"
+    return str(x)
+
+
+def claims():
+    """The study's 34 claims (numbered as in its claim list), each as (claim, study's value,
+    our value, verdict, how measured), computed from the findings.json files."""
+    add, nanda, mx = _load_findings("add"), _load_findings("add_nanda"), _load_findings("max")
+    med, srt, one, width = _load_findings("median"), _load_findings("sort"), _load_findings("sort_1head"), _load_findings("width")
+    Y, P, N, T = "reproduced", "partly", "not reproduced", "not tested"
+    rows = []
+    def row(claim, study, ours, verdict, how):
+        rows.append((claim, study, ours, verdict, how))
+    row("Loss curves show grokking, beginning ~10k and ending ~15k epochs (their setup)", "10k-15k",
+        f"Nanda preset: test 50% at epoch {nanda['history_test_50']}, 99% at {nanda['history_test_99']} (train 100% at {nanda['history_train_100']}); default: 99% at {add['history_test_99']}",
+        Y if nanda["history_test_99"] and 8000 <= nanda["history_test_99"] <= 16000 else P, "runs/add_nanda.npz, runs/add.npz histories")
+    row("Position embeddings 0 and 1 close but not equal", "|diff| 0.766, cosine 0.617",
+        f"default: |diff| {_fmt(add['pos_embed_diff_norm'])}, cosine {_fmt(add['pos_embed_cosine'])}; Nanda preset: {_fmt(nanda['pos_embed_diff_norm'])}, {_fmt(nanda['pos_embed_cosine'])}",
+        N, "figures/add/findings.json")
+    row("Commutative: max activation difference (x, y) vs (y, x)", "~1e-5",
+        f"{_fmt(add['swap_max_abs_diff'])} ({_fmt(100 * add['swap_max_abs_diff_relative'])}% of the largest activation)",
+        P if add["swap_max_abs_diff_relative"] < 0.01 else N, "pre-ReLU activations over all p^2 inputs")
+    row("'=' attends ~0.5 to positions 0 and 1 in every head", "~0.5", _fmt(add["attention_to_pos0_mean_per_head"]),
+        Y if all(abs(v - 0.5) < 0.1 for v in add["attention_to_pos0_mean_per_head"]) else N, "mean over all p^2 inputs")
+    row("Attention to position 0 is periodic in (x, y)", "periodic",
+        f"{_fmt(100 * add['attention_energy_in_key_frequencies'])}% of its non-constant Fourier energy in the key frequencies",
+        Y if add["attention_energy_in_key_frequencies"] > 0.5 else N, "2-D Fourier spectrum, cells (k,0), (0,k), (k,k)")
+    row("Neuron activations are periodic in (x, y)", "periodic",
+        f"median neuron has {_fmt(100 * add['neuron_variance_in_best_frequency_median'])}% of its variance in one frequency",
+        Y if add["neuron_variance_in_best_frequency_median"] > 0.5 else N, "2-D Fourier spectrum of every neuron")
+    row("Attention and neurons are sparse in the 2-D Fourier basis, symmetric in (x, y)", "sparse, symmetric",
+        f"asymmetry of the attention spectra {_fmt(add['attention_spectrum_asymmetry'])} (0 = symmetric)",
+        Y if add["attention_spectrum_asymmetry"] < 0.2 else P, "||S - S^T|| / ||S|| of the frequency-grouped spectrum")
+    row("W_E has about 5 important frequencies", "5",
+        f"default {add['n_key_frequencies_embedding']} ({_fmt(add['key_frequencies_embedding'])}); Nanda preset {nanda['n_key_frequencies_embedding']} ({_fmt(nanda['key_frequencies_embedding'])})",
+        Y if nanda["n_key_frequencies_embedding"] == 5 else P, "share of W_E's Fourier norm > 5x uniform")
+    row("Max generalises without overfitting first; sort does not at the original size, 10x data fixes it",
+        "no grokking for max", f"max: test 99% at epoch {mx['epoch_test_acc_99']}, train 100% at {mx['epoch_train_acc_100']}; sort not tried at the smaller size",
+        P if mx["epoch_test_acc_99"] is not None and mx["epoch_train_acc_100"] is not None and mx["epoch_test_acc_99"] <= mx["epoch_train_acc_100"] else N,
+        "runs/max.npz history")
+    row("Random 5-tuples rarely have small maxima; augmenting raises accuracy ~85% -> ~95%", "10 of 40k below 20; 85 -> 95",
+        f"{mx['train_max_below_n_over_5']} of {mx['train_tuples']} below 20; balanced accuracy {_fmt(100 * mx['balanced_accuracy'])}% -> {_fmt(100 * mx['balanced_accuracy_other_run']['balanced_acc'])}%",
+        Y if mx["balanced_accuracy_other_run"]["balanced_acc"] > mx["balanced_accuracy"] + 0.05 else N, "balanced test set, runs/max*.npz")
+    row("Sort learned better than median on the same data", "~10x lower loss, ~+5 points",
+        f"{_fmt(srt['sort_vs_median_loss_ratio'])}x lower loss, {_fmt(100 * srt['sort_minus_median_accuracy'])} points",
+        Y if srt["sort_vs_median_loss_ratio"] >= 5 and srt["sort_minus_median_accuracy"] > 0.02 else N, "final test loss and accuracy")
+    row("Width sweep: best d_model 32 for addition, 512 for median", "32, 512",
+        f"add {width['add']['best_width']}, median {width['median']['best_width']}",
+        Y if (width["add"]["best_width"], width["median"]["best_width"]) == (32, 512) else
+        (P if 32 in (width["add"]["best_width"],) or width["median"]["best_width"] == 512 else N), "figures/width")
+    row("A special data set of edge cases improves only marginally", "marginal", "-", T, "not run")
+    row("Max: input position embeddings close to each other, nearly perpendicular to CLS", "close; ~perpendicular",
+        f"inputs mean cosine {_fmt(mx['pos_cosine_inputs_mean'])}; CLS mean |cosine| {_fmt(mx['pos_cosine_cls_inputs_mean_abs'])}",
+        P if mx["pos_cosine_cls_inputs_mean_abs"] < 0.3 else N, "W_pos cosines")
+    row("Max: activations of all 120 orderings have cosine ~1", "~1", _fmt(mx["permutation_cosine_min"]),
+        Y if mx["permutation_cosine_min"] > 0.9 else N, "pre-ReLU at CLS, minimum over pairs")
+    row("Max: every head attends (almost) only to the largest number", "exclusive",
+        f"top attention on the maximum for {_fmt([100 * v for v in mx['head_attends_to_max_fraction']])}% of test inputs",
+        Y if min(mx["head_attends_to_max_fraction"]) > 0.9 else N, "test set")
+    row("Max QK: score grows with the key number", "grows with key",
+        f"correlation of score with key number {_fmt(mx['qk_score_key_correlation'])}", Y if mx["qk_score_key_correlation"] > 0.8 else N, "QK table")
+    row("Max: q, k dimensions are lines in the number, q and k slopes of opposite sign", "lines; opposite",
+        f"median R^2 q {_fmt(mx['q_fit_r2_median'])}, k {_fmt(mx['k_fit_r2_median'])}; opposite signs {_fmt(100 * mx['q_k_slopes_opposite_sign_fraction'])}%",
+        Y if mx["k_fit_r2_median"] > 0.8 and mx["q_k_slopes_opposite_sign_fraction"] > 0.9 else P, "per-dimension least squares")
+    row("Max: attention = softmax(0.15 (x - 59.53))", "beta 0.15, x0 59.5",
+        f"beta {_fmt(mx['attention_beta'])}, x0 {_fmt(mx['attention_x0'])}",
+        P if abs(mx["attention_x0"] - 59.53) < 10 else N, "CLS query against fitted key lines, mean over heads")
+    row("Max: score table from the fitted lines is close to the original", "close", f"correlation {_fmt(mx['table_fit_correlation'])}",
+        Y if mx["table_fit_correlation"] > 0.9 else N, "all heads")
+    row("Max OV copies: near perfect with attention on the right position, except 0-20", "perfect except 0-20",
+        f"balanced: {_fmt(100 * mx['ov_forced_accuracy_balanced_large_outputs'])}% for outputs >= 20, {_fmt(100 * mx['ov_forced_accuracy_balanced_small_outputs'])}% below",
+        Y if mx["ov_forced_accuracy_balanced_large_outputs"] > 0.95 and mx["ov_forced_accuracy_balanced_small_outputs"] < 0.5 else P, "attention forced onto the maximum")
+    row("Max copying is robust to 20-30% of a competing value", "20-30%", f"{_fmt(100 * mx['ov_copy_holds_to_alpha'])}%",
+        Y if 0.2 <= mx["ov_copy_holds_to_alpha"] <= 0.3 else P, "accuracy >= 99% while mixing in the runner-up")
+    row("Median trains, with worse loss than sort", "worse than sort", f"test loss {_fmt(med['final']['test_loss'])}, accuracy {_fmt(100 * med['final']['test_acc'])}%",
+        Y if srt["sort_vs_median_loss_ratio"] > 1 else N, "runs/median.npz")
+    row("Median: no interpretation found for the attention", "none", f"heads' top attention on the median for {_fmt([100 * r[2] for r in med['attention_rank_fractions'][0]])}% of inputs; line fits R^2 {_fmt(med['k_fit_r2_median'])}",
+        Y, "our analysis finds no simple pattern either")
+    row("Median OV circuit still robust", "robust", f"copying holds to {_fmt(100 * med['ov_copy_holds_to_alpha'])}%",
+        Y if med["ov_copy_holds_to_alpha"] >= 0.2 else N, "attention forced onto the median")
+    row("Sort loss and accuracy curves", "trains", f"test {_fmt(100 * srt['final']['test_acc'])}% per token, {_fmt(100 * srt['final']['test_seq_acc'])}% sequences",
+        Y, "runs/sort.npz")
+    row("Sort: first five position embeddings very similar", "very similar", f"mean cosine {_fmt(srt['pos_cosine_inputs_mean'])}",
+        Y if srt["pos_cosine_inputs_mean"] > 0.5 else (P if srt["pos_cosine_inputs_mean"] > 0.2 else N), "W_pos cosines")
+    row("Sort: activations invariant to the order of the input", "invariant", _fmt(srt["permutation_cosine_min"]),
+        Y if srt["permutation_cosine_min"] > 0.9 else N, "120 orderings")
+    row("Sort: the step predicting the k-th output attends to the k-th smallest", "k-th smallest",
+        f"best head on the step's rank: {_fmt(srt['steps_attending_own_rank'])} on average over steps", Y if srt["steps_attending_own_rank"] > 0.5 else N, "test set")
+    row("Sort: attends only to the inputs, never to previously predicted tokens", "inputs only",
+        f"attention on inputs {_fmt(srt['attention_on_inputs_mean'])}, on output positions {_fmt(srt['attention_on_output_positions_mean'])}",
+        Y if srt["attention_on_output_positions_mean"] < 0.1 else P, "steps 2-5, mean over heads")
+    pt = srt["previous_token_intervention"]
+    row("Sort: prediction depends on the position, not on 'smallest number above the current one'", "position",
+        f"replacing y_s by y_(s+1): positional answer {_fmt([100 * v['predicts_position_target'] for v in pt.values()])}%, successor {_fmt([100 * v['predicts_successor'] for v in pt.values()])}%",
+        Y if srt["intervention_position_rule"] > 0.5 else N, "intervention on the previous output")
+    row("A one-head sort model is still hard to interpret", "hard", f"one head attends to the step's rank {_fmt(one['steps_attending_own_rank'])} on average; SEP score line R^2 {_fmt(one['score_line_r2_median'])}",
+        N if one["steps_attending_own_rank"] > 0.7 else Y, "runs/sort_1head.npz")
+    row("Sort QK scores look polynomial rather than linear; no pattern when the second number moves", "polynomial; no pattern",
+        f"SEP score line R^2 {_fmt(srt['score_line_r2_median'])}; pairs table has a diagonal edge (figure)", N if srt["score_line_r2_median"] > 0.9 else P, "figures/sort/qk_*.png")
+    row("Sort copying robust to 30-40% of a competing value", "30-40%", f"{_fmt(100 * srt['ov_copy_holds_to_alpha'])}%",
+        Y if 0.3 <= srt["ov_copy_holds_to_alpha"] <= 0.4 else P, "attention forced onto the answer's input")
+    return rows
+
+
+GALLERY = [("add", ["curves", "attention", "attention_fourier", "neurons", "neurons_fourier", "embedding_fourier",
+                    "position_symmetry", "progress_measures"]),
+           ("max", ["curves", "position_cosine", "permutation_similarity", "attention_orderings", "qk_table", "qk_lines",
+                    "qk_table_fitted", "ov_forced", "ov_robustness"]),
+           ("median", ["curves", "attention_rank", "qk_lines", "qk_by_position", "ov_robustness"]),
+           ("sort", ["curves", "position_cosine", "permutation_similarity", "attention_orderings_step5", "attention_rank",
+                     "qk_by_position", "qk_pairs_by_position", "ov_robustness"]),
+           ("sort_1head", ["attention_rank", "qk_table"]),
+           ("width", ["width_sweep"])]
+
+
+def write_report(path="figures/REPORT.md"):
+    rows = claims()
+    counts = {v: sum(r[3] == v for r in rows) for v in ("reproduced", "partly", "not reproduced", "not tested")}
+    lines = ["# Reproduction report", "",
+             "Generated by `python analysis.py report` (run by `make figures`) from the findings.json files",
+             "under figures/ and the runs' histories; nothing here is typed in but the study's values.", "",
+             "Verdicts: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + f" (of {len(rows)} claims).", "",
+             "| # | claim of the study | study | ours | verdict | measured on |", "|---|---|---|---|---|---|"]
+    for i, (claim, study, ours, verdict, how) in enumerate(rows, 1):
+        lines.append(f"| {i} | {claim} | {study} | {ours} | {verdict} | {how} |")
+    lines += ["", "## Gallery", ""]
+    for folder, names in GALLERY:
+        lines.append(f"### {folder}")
+        lines += [f"![{folder} {n}]({folder}/{n}.png)" for n in names if os.path.exists(f"figures/{folder}/{n}.png")]
+        lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return counts
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["width"] and len(argv) > 1:
+            width_sweep(argv[1:])
+            print("figures/width/width_sweep.png and findings.json")
+            return 0
+        if argv == ["report"]:
+            counts = write_report()
+            print(f"figures/REPORT.md: {counts}")
+            return 0
+    except mg.UsageError as e:
+        print(f"analysis: error: {e}", file=sys.stderr)
+        return 2
     if len(argv) not in (2, 3) or argv[0] not in ("add", "max", "median", "sort") or (argv[0] == "add" and len(argv) == 3):
-        print("analysis: usage: python analysis.py {add,max,median,sort} CHECKPOINT.npz [OTHER.npz] "
+        print("analysis: usage: python analysis.py {add,max,median,sort} CHECKPOINT.npz [OTHER.npz] | width RUN.npz ... | report "
               "(max: OTHER is the run with the other --augment; median, sort: the other task's run)", file=sys.stderr)
         return 2
     other = (argv[2:] or [None])[0]
