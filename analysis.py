@@ -770,8 +770,9 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
         compared[key] = {"ours": found[key], "reference": ref, "source": STUDY, "rule": rule,
                          "reproduced": bool(abs(found[key] - ref) <= tol * abs(ref))}
     checks = {"pos_cosine_inputs_mean": (found["pos_cosine_inputs_mean"] > 0.5, "inputs close to each other", "> 0.5"),
-              "ov_forced_accuracy_balanced_large_outputs": (found["ov_forced_accuracy_balanced_large_outputs"] > 0.99,
-                                                            "near perfect except 0-20", "> 0.99 for outputs >= n/5"),
+              "ov_forced_accuracy_balanced_large_outputs": (found["ov_forced_accuracy_balanced_large_outputs"] > 0.95
+                                                            and found["ov_forced_accuracy_balanced_small_outputs"] < 0.5,
+                                                            "near perfect except 0-20", "> 0.95 for outputs >= n/5, < 0.5 below"),
               "permutation_cosine_min": (found["permutation_cosine_min"] > 0.9, "all near 1", "> 0.9"),
               "head_attends_to_max_fraction": (min(picks) > 0.9, "every head on the maximum", "> 0.9 for every head"),
               "ov_copy_holds_to_alpha": (0.2 <= found["ov_copy_holds_to_alpha"] <= 0.3, "0.2 to 0.3", "accuracy >= 99% up to alpha in [0.2, 0.3]"),
@@ -1164,7 +1165,8 @@ def write_report(path="figures/REPORT.md"):
              "Verdicts: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + f" (of {len(rows)} claims).", "",
              "| # | claim of the study | study | ours | verdict | measured on |", "|---|---|---|---|---|---|"]
     for i, (claim, study, ours, verdict, how) in enumerate(rows, 1):
-        lines.append(f"| {i} | {claim} | {study} | {ours} | {verdict} | {how} |")
+        cells = [str(c).replace("|", "\\|") for c in (i, claim, study, ours, verdict, how)]   # a bare | would end the cell
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Gallery", ""]
     for folder, names in GALLERY:
         lines.append(f"### {folder}")

@@ -560,3 +560,25 @@ def test_rank_forcing_with_alpha_zero_copies_by_rank():
     pos = analysis.positions_by_rank(x)
     assert x[np.arange(2), pos[:, 2]].tolist() == [5, 2]
     assert x[np.arange(2), pos[:, 4]].tolist() == [9, 8]
+
+
+# ---------------------------------------------------------------- make figures: width sweep and report
+def test_width_sweep_picks_the_width_with_the_lowest_loss(tmp_path):
+    paths = []
+    for d in (8, 16):
+        for seed in (0, 1):
+            out = str(tmp_path / f"add_d{d}_s{seed}.npz")
+            mg.train(mg.Config(task="add", p=11, d_model=d, n_heads=2, d_head=d // 2, d_mlp=32, epochs=3, seed=seed),
+                     out, verbose=False)
+            paths.append(out)
+    found = analysis.width_sweep(paths, str(tmp_path / "width"))["measured"]["add"]
+    assert found["widths"] == [8, 16] and len(found["final_test_loss"][0]) == 2
+    means = [np.exp(np.log(v).mean()) for v in found["final_test_loss"]]
+    assert found["best_width"] == [8, 16][int(np.argmin(means))]
+    assert (tmp_path / "width" / "width_sweep.png").stat().st_size > 5000
+
+
+def test_report_without_findings_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(mg.UsageError, match="findings.json is missing"):
+        analysis.write_report()
