@@ -1,17 +1,22 @@
-"""analysis.py: take a trained minigrok checkpoint apart.
+"""analysis.py: take trained minigrok checkpoints apart.
 
-    python analysis.py add runs/add.npz      # figures/add/*.png and figures/add/findings.json
+    python analysis.py add runs/add.npz                        # figures/add/*.png and findings.json
     python analysis.py max runs/max.npz [runs/max_augment.npz]
     python analysis.py median runs/median.npz [runs/sort.npz]
-    python analysis.py sort runs/sort.npz [runs/median.npz]   # figures go to figures/<checkpoint name>/
+    python analysis.py sort runs/sort.npz [runs/median.npz]     # figures go to figures/<checkpoint name>/
+    python analysis.py width runs/width/*.npz                  # the width sweep
+    python analysis.py report                                  # figures/REPORT.md from every findings.json
 
 For modular addition this follows Nanda et al. 2023 ("Progress measures for grokking") and
 the study it reproduces: the embedding, the attention and the MLP neurons are read in the
 Fourier basis over Z_p; a handful of key frequencies, found from the weights, carry the
 algorithm; progress measures computed on the weight snapshots show the circuit forming;
 and the extracted algorithm replaces the learned weights to see how much of the model it is.
+For max, median and sort it follows the study's own analysis: order invariance, which input
+each head reads, the QK circuit refit by per-dimension lines, OV copying and its robustness.
 
-Small named helpers return arrays; the plot_* functions only draw what they return.
+Small named helpers return arrays; the plot_* functions only draw what they return. Each
+findings.json puts every number beside the study's (or Nanda et al.'s) value and a verdict.
 Builds on minigrok.py (load, forward); NumPy and matplotlib only.
 """
 import json
