@@ -1014,6 +1014,7 @@ def width_sweep(paths, out_dir="figures/width"):
         ax.set(xscale="log", yscale="log", xlabel="d_model", ylabel="final test loss",
                title=f"{task}: final test loss against width ({len(vals[0])} seeds, grey)")
         ax.set_xticks(widths, [str(w) for w in widths])
+        ax.set_xticks([], minor=True)                         # no minor labels crowding the widths
         ax.grid(alpha=0.3)
         found[task] = {"widths": widths, "final_test_loss": [v.tolist() for v in vals],
                        "best_width": int(widths[int(means.argmin())])}
