@@ -238,8 +238,9 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     read = slice(n_pos - n_read, n_pos)                         # the readout positions
 
     # Tables over (token, position) pairs; row token*n_pos + pos, or token*R + r for queries.
-    resid_tab = (W_E[:, None, :] + W_pos[None, :n_pos, :]).reshape(-1, d_model)       # [vocab*pos, d_model]
-    read_tab = (W_E[:, None, :] + W_pos[None, read, :]).reshape(-1, d_model)          # [vocab*R, d_model]
+    resid_tab = W_E[:, None, :] + W_pos[None, :n_pos, :]                               # [vocab, pos, d_model]
+    read_tab = resid_tab[:, read].reshape(-1, d_model)                                 # [vocab*R, d_model]
+    resid_tab = resid_tab.reshape(-1, d_model)                                         # [vocab*pos, d_model]
     q_tab = (read_tab @ heads_as_columns(params["W_Q"])).reshape(-1, n_heads, d_head)  # [vocab*R, head, d_head]
     k_tab = (resid_tab @ heads_as_columns(params["W_K"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
     v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
