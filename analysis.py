@@ -136,20 +136,15 @@ def position_symmetry(params, p):
             "swap_max_abs_diff_relative": float(swap.max() / np.abs(acts).max())}
 
 
-def log_softmax(logits):
-    x = logits.astype(np.float64)
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
 def loss_and_accuracy(logits, p, mask=None):
-    """Cross-entropy and accuracy of logits [p, p, p] against (a+b) mod p, over mask [p, p]."""
+    """Cross-entropy (minigrok's, in float64) and accuracy of logits [p, p, p] against
+    (a+b) mod p, over mask [p, p]."""
     a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
-    target = (a + b) % p
-    lp = np.take_along_axis(log_softmax(logits), target[..., None], -1)[..., 0]
-    hit = logits.argmax(-1) == target
     mask = np.ones((p, p), bool) if mask is None else mask
-    return float(-lp[mask].mean()), float(hit[mask].mean())
+    target = ((a + b) % p)[mask]                                   # [n]
+    picked = np.asarray(logits, np.float64)[mask]                  # [n, p]
+    loss, _ = mg.cross_entropy(picked[:, None], target[:, None])
+    return loss, float((picked.argmax(-1) == target).mean())
 
 
 def sum_directions(p, freqs):
@@ -548,11 +543,18 @@ def fit_linear(x, Y):
     return m.reshape(shape), c.reshape(shape), r2.reshape(shape)
 
 
+def project(params, name, token, pos):
+    """(W_E[token] + W_pos[pos]) @ params[name] for every head, in float64: the query, key
+    or value a token has at a position. token, pos: ints or broadcastable arrays ->
+    [..., head, d_head]."""
+    x = params["W_E"].astype(np.float64)[token] + params["W_pos"].astype(np.float64)[pos]
+    return np.einsum("...d,hde->...he", x, params[name])
+
+
 def attention_law(params, n, k_slope, k_intercept):
     """The real query (CLS at position 5) against keys on the fitted lines k_d = m_d x + c_d:
     score(x) = sum_d q_d (m_d x + c_d) / sqrt(d_head) = beta (x - x0), per head."""
-    W_E, W_pos = params["W_E"].astype(np.float64), params["W_pos"].astype(np.float64)
-    q_cls = np.einsum("d,hde->he", W_E[n] + W_pos[5], params["W_Q"])           # [head, d_head]
+    q_cls = project(params, "W_Q", n, 5)                                        # [head, d_head]
     scale = np.sqrt(q_cls.shape[-1])
     beta = (q_cls * k_slope).sum(-1) / scale
     return beta, -(q_cls * k_intercept).sum(-1) / scale / beta
@@ -594,9 +596,7 @@ def ov_copy_accuracy(params, tokens, targets, n, alpha=0.0):
 def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
     """End-to-end accuracy with the learned keys of the numbers replaced by their fitted
     lines (the CLS query and CLS key kept): attention = softmax(q . (m x + c) / sqrt(d_head))."""
-    W_E, W_pos = params["W_E"].astype(np.float64), params["W_pos"].astype(np.float64)
-    q_cls = np.einsum("d,hde->he", W_E[n] + W_pos[5], params["W_Q"])
-    k_cls = np.einsum("d,hde->he", W_E[n] + W_pos[5], params["W_K"])
+    q_cls, k_cls = project(params, "W_Q", n, 5), project(params, "W_K", n, 5)  # [head, d_head] each
     x = tokens[:, :5].astype(np.float64)
     k_in = x[:, :, None, None] * k_slope + k_intercept                          # [batch, 5, head, d_head]
     scores = np.concatenate([np.einsum("bthe,he->bht", k_in, q_cls),
@@ -841,10 +841,9 @@ def previous_token_intervention(params, tokens, targets):
 def scores_by_position(params, n, query_token, query_pos, key_positions=range(5)):
     """Un-normalised score [head, key position, number] of one query (token, position)
     against every number placed at each input position."""
-    W_E, W_pos = params["W_E"].astype(np.float64), params["W_pos"].astype(np.float64)
-    q = np.einsum("d,hde->he", W_E[query_token] + W_pos[query_pos], params["W_Q"])
-    k = np.einsum("pxd,hde->hpxe", W_E[None, :n] + W_pos[list(key_positions), None], params["W_K"])
-    return np.einsum("he,hpxe->hpx", q, k) / np.sqrt(q.shape[-1])
+    q = project(params, "W_Q", query_token, query_pos)                          # [head, d_head]
+    k = project(params, "W_K", np.arange(n)[None, :], np.array(list(key_positions))[:, None])   # [pos, n, head, d_head]
+    return np.einsum("he,pxhe->hpx", q, k) / np.sqrt(q.shape[-1])
 
 
 def plot_scores_by_position(scores, title, path):
