@@ -196,6 +196,18 @@ def causal_mask(n_pos, n_read):
     return xp.arange(n_pos)[None, :] > query_pos[:, None]
 
 
+def softmax_over_keys(scores):
+    """Softmax over the last axis, the key positions, which is short (3 for addition).
+    The max and the sum are taken one key position at a time, over whole slices: NumPy's
+    own reductions over a short last axis loop row by row, ~20x slower here."""
+    top = scores[..., 0]
+    for t in range(1, scores.shape[-1]):
+        top = xp.maximum(top, scores[..., t])
+    e = xp.exp(scores - top[..., None])
+    e /= xp.einsum("...t->...", e)[..., None]
+    return e
+
+
 # The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
 #   resid_pre   [batch, pos, d_model]       W_E[token] + W_pos[pos]
 #   q           [batch, R, head, d_head]    queries, at the readout positions only
@@ -259,27 +271,32 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     attn_scores = qk_tab[:, read_ids[:, :, None], ids[:, None, :]].transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
     attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
     if pattern is None:
-        pattern = xp.exp(attn_scores - attn_scores.max(-1, keepdims=True))
-        pattern /= pattern.sum(-1, keepdims=True)              # [batch, head, R, pos]
+        pattern = softmax_over_keys(attn_scores)               # [batch, head, R, pos]
     z = (pattern @ v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)    # [batch, R, head, d_head]
 
     # From here on each readout position is a row of its own: [batch*R, ...] matrices make
     # every product one large matmul (a 3-D @ 2-D product would be batch small ones).
     rows = lambda a: a.reshape(batch * n_read, -1)
     attn_out = rows(z) @ params["W_O"].reshape(-1, d_model)     # [batch*R, d_model]  (sum over heads)
-    resid_mid = read_tab[read_ids.ravel()] + attn_out           # [batch*R, d_model]  (resid_pre[:, read] + attn_out)
-    mlp_pre = resid_mid @ params["W_in"]                        # [batch*R, d_mlp]
-    mlp_pre += params["b_in"]                                   # (in place: no second big array)
+    # resid_mid is stored with a column of ones after it, so that b_in rides along as one more
+    # row of W_in: [resid_mid, 1] @ [W_in; b_in] = resid_mid @ W_in + b_in in a single product,
+    # instead of a second pass over the large [batch*R, d_mlp] array to add the bias.
+    resid_mid_1 = xp.empty((batch * n_read, d_model + 1), W_E.dtype)
+    resid_mid_1[:, -1] = 1
+    resid_mid = resid_mid_1[:, :-1]                             # [batch*R, d_model]  (a view)
+    xp.add(read_tab[read_ids.ravel()], attn_out, out=resid_mid) # resid_pre[:, read] + attn_out
+    mlp_pre = resid_mid_1 @ xp.concatenate([params["W_in"], params["b_in"][None]])   # [batch*R, d_mlp]
     mlp_post = xp.maximum(mlp_pre, 0)                           # [batch*R, d_mlp]
     resid_post = mlp_post @ params["W_out"]                     # [batch*R, d_model]
-    resid_post += resid_mid + params["b_out"]
+    resid_post += resid_mid                                     # (in place, one term at a time:
+    resid_post += params["b_out"]                               #  no temporary array)
     logits = resid_post @ params["W_U"]                         # [batch*R, d_vocab_out]
 
     unrows = lambda a: a.reshape(batch, n_read, -1)             # back to [batch, R, ...]
     cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z,
                  attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), mlp_pre=unrows(mlp_pre),
                  mlp_post=unrows(mlp_post), resid_post=unrows(resid_post),
-                 tokens=tokens, ids=ids, read_ids=read_ids, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab=k_tab)
+                 tokens=tokens, ids=ids, read_ids=read_ids, resid_mid_1=resid_mid_1, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab=k_tab)
     return unrows(logits), cache
 
 
@@ -293,9 +310,10 @@ def lookup_backward(d, tokens, d_vocab):
     for t in range(d.shape[0]):
         col = tokens[:, t]
         if bool((col == col[0]).all()):
-            out[col[0], t] = d[t].sum(0)
+            out[col[0], t] = xp.ones(len(col), d.dtype) @ d[t]     # (BLAS sums columns faster than NumPy's sum)
         else:
-            onehot = (xp.arange(d_vocab)[:, None] == col[None, :]).astype(d.dtype)   # [vocab, batch]
+            onehot = xp.zeros((d_vocab, len(col)), d.dtype)     # [vocab, batch]
+            onehot[col, xp.arange(len(col))] = 1
             out[:, t] = onehot @ d[t]
     return out
 
@@ -323,9 +341,9 @@ def backward(params, cache, dlogits):
     dmlp_pre = dresid_post @ params["W_out"].T                  # [batch*R, d_mlp], dmlp_post until masked:
     # mlp_post = ReLU(mlp_pre)
     dmlp_pre *= rows(cache["mlp_pre"]) > 0
-    # mlp_pre = resid_mid @ W_in + b_in
-    g["W_in"] = rows(cache["resid_mid"]).T @ dmlp_pre
-    g["b_in"] = dmlp_pre.sum(0)
+    # mlp_pre = [resid_mid, 1] @ [W_in; b_in]   (see forward): one product gives both gradients
+    g_in = (dmlp_pre.T @ cache["resid_mid_1"]).T                # [d_model + 1, d_mlp]
+    g["W_in"], g["b_in"] = g_in[:-1], g_in[-1]
     dresid_mid = dmlp_pre @ params["W_in"].T                    # [batch*R, d_model]
     dresid_mid += dresid_post                                   # (the residual connection)
     # resid_mid = resid_pre[read] + attn_out;  attn_out = z @ W_O (summed over heads)
@@ -335,7 +353,7 @@ def backward(params, cache, dlogits):
     dpattern = dz.transpose(0, 2, 1, 3) @ cache["v"].transpose(0, 2, 3, 1)   # [batch, head, R, pos]
     dv = xp.einsum("bhrt,brhd->tbhd", pattern, dz)              # [pos, batch, head, d_head] (pos first for the next step)
     # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
-    dscores = pattern * (dpattern - (dpattern * pattern).sum(-1, keepdims=True))   # [batch, head, R, pos]
+    dscores = pattern * (dpattern - xp.einsum("...t,...t->...", dpattern, pattern)[..., None])   # [batch, head, R, pos]
 
     # Back into the tables. attn_scores = qk_tab[:, read_ids, ids]: add each score's
     # gradient into its table entry (bincount sums the entries that share an index).
@@ -372,15 +390,17 @@ def backward(params, cache, dlogits):
 # ============================================================================ loss
 def cross_entropy(logits, targets):
     """Mean cross-entropy over (batch, readout) -> (loss, dloss/dlogits).
-    The log-softmax is computed in float64: in float32 the loss saturates near 1e-7,
-    which is where a grokked model's train loss lives."""
-    x = logits.astype(xp.float64)
-    x -= x.max(-1, keepdims=True)                               # [batch, R, vocab_out]
-    probs = xp.exp(x)
-    total = probs.sum(-1, keepdims=True)
+    The exponentials and everything after them are float64: in float32 the loss saturates
+    near 1e-7 (1 + 1e-7 rounds to 1), which is where a grokked model's train loss lives,
+    and softmax - onehot at the target would cancel to zero. Shifting by the max is exact
+    enough in float32 (the largest logit becomes exactly 0)."""
+    x = logits - logits.max(-1, keepdims=True)                  # [batch, R, vocab_out]
+    probs = xp.exp(x, dtype=xp.float64)
+    total = xp.einsum("...v->...", probs)[..., None]            # (sum over the last axis)
     loss = (xp.log(total) - xp.take_along_axis(x, targets[..., None], -1)).mean()   # -log p(target)
     probs /= total * targets.size                               # softmax / n
-    probs -= (xp.arange(logits.shape[-1]) == targets[..., None]) / targets.size
+    flat = probs.reshape(-1, logits.shape[-1])                  # [batch*R, vocab_out] (a view)
+    flat[xp.arange(targets.size), targets.ravel()] -= 1 / targets.size
     return float(loss), probs.astype(logits.dtype)              # dloss/dlogits = (softmax - onehot) / n
 
 
