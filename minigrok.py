@@ -222,8 +222,9 @@ def softmax_over_keys(scores):
 #   resid_post  [batch, R, d_model]         resid_mid + mlp_post @ W_out + b_out
 # and, for backward, the (token, position) tables described in forward: resid_tab
 # [vocab*pos, d_model], read_tab [vocab*R, d_model], q_tab [vocab*R, head, d_head],
-# k_tab [vocab*pos, head, d_head], the tokens, and each example's rows in the tables,
-# ids [batch, pos] and read_ids [batch, R].
+# k_tab_T [head, d_head, vocab*pos] (the key table, transposed), the tokens, and each example's rows in the tables,
+# ids [batch, pos] and read_ids [batch, R], and pair [batch, R, pos], each score's place in
+# a head's QK table.
 def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
     positions, and the cache above. Training passes full_cache=False to skip q, k and
@@ -254,13 +255,16 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     read_tab = resid_tab[:, read].reshape(-1, d_model)                                 # [vocab*R, d_model]
     resid_tab = resid_tab.reshape(-1, d_model)                                         # [vocab*pos, d_model]
     q_tab = (read_tab @ heads_as_columns(params["W_Q"])).reshape(-1, n_heads, d_head)  # [vocab*R, head, d_head]
-    k_tab = (resid_tab @ heads_as_columns(params["W_K"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
+    # The key table is made transposed, [head, d_head, vocab*pos], as the QK product wants it:
+    # a product of contiguous stacks is ~3x faster than one with the transpose of k_tab.
+    k_tab_T = (heads_as_columns(params["W_K"]).T @ resid_tab.T).reshape(n_heads, d_head, -1)
+    k_tab = k_tab_T.transpose(2, 0, 1)                                                 # [vocab*pos, head, d_head] (a view)
     v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
-    qk_tab = q_tab.transpose(1, 0, 2) @ k_tab.transpose(1, 2, 0) / math.sqrt(d_head)  # [head, vocab*R, vocab*pos]
+    qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T                   # [head, vocab*R, vocab*pos]
     ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
     read_ids = tokens[:, read] * n_read + xp.arange(n_read)     # [batch, R]   rows of read/q tables
 
-    v = v_tab[ids]                                              # [batch, pos, head, d_head]
+    v = xp.take(v_tab, ids, axis=0)                             # [batch, pos, head, d_head] (= v_tab[ids]; take is faster)
     cache = {}
     if full_cache:
         cache["resid_pre"] = resid_tab[ids]                     # [batch, pos, d_model]
@@ -268,8 +272,10 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
         cache["k"] = k_tab[ids]                                 # [batch, pos, head, d_head]
 
     # attention: each readout query against every key at or before it
-    attn_scores = qk_tab[:, read_ids[:, :, None], ids[:, None, :]].transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
-    attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
+    pair = read_ids[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]   # [batch, R, pos] index of each score in a head's table
+    attn_scores = xp.take(qk_tab.reshape(n_heads, -1), pair, axis=1).transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
+    if n_read > 1:                                              # (the last position sees every key)
+        attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
     if pattern is None:
         pattern = softmax_over_keys(attn_scores)               # [batch, head, R, pos]
     z = (pattern @ v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)    # [batch, R, head, d_head]
@@ -284,7 +290,7 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     resid_mid_1 = xp.empty((batch * n_read, d_model + 1), W_E.dtype)
     resid_mid_1[:, -1] = 1
     resid_mid = resid_mid_1[:, :-1]                             # [batch*R, d_model]  (a view)
-    xp.add(read_tab[read_ids.ravel()], attn_out, out=resid_mid) # resid_pre[:, read] + attn_out
+    xp.add(xp.take(read_tab, read_ids.ravel(), axis=0), attn_out, out=resid_mid)   # resid_pre[:, read] + attn_out
     mlp_pre = resid_mid_1 @ xp.concatenate([params["W_in"], params["b_in"][None]])   # [batch*R, d_mlp]
     mlp_post = xp.maximum(mlp_pre, 0)                           # [batch*R, d_mlp]
     resid_post = mlp_post @ params["W_out"]                     # [batch*R, d_model]
@@ -296,25 +302,35 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z,
                  attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), mlp_pre=unrows(mlp_pre),
                  mlp_post=unrows(mlp_post), resid_post=unrows(resid_post),
-                 tokens=tokens, ids=ids, read_ids=read_ids, resid_mid_1=resid_mid_1, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab=k_tab)
+                 tokens=tokens, ids=ids, read_ids=read_ids, pair=pair, resid_mid_1=resid_mid_1, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab_T=k_tab_T)
     return unrows(logits), cache
+
+
+def one_hot(col, d_vocab, dtype):
+    """[vocab, batch] with a 1 at (col[b], b): the matrix that sums each example's row into
+    the row of its token. A matmul with it is what BLAS is fast at (np.add.at, the obvious
+    way to sum rows by index, is ~10x slower)."""
+    out = xp.zeros((d_vocab, len(col)), dtype)
+    out[col, xp.arange(len(col))] = 1
+    return out
+
+
+def same_token(col):
+    """True where every example has the same token at this position (=, CLS, SEP): its
+    table row's gradient is then a plain sum, no one-hot matrix needed."""
+    return bool((col == col[0]).all())
 
 
 def lookup_backward(d, tokens, d_vocab):
     """The backward of a table lookup table[token, pos]: d [pos, batch, c] -> [d_vocab, pos, c],
-    summing the gradients of all examples that looked up the same (token, position) row.
-    At each position that is a matmul with a one-hot matrix, which is what BLAS is fast
-    at (np.add.at, the obvious way, is ~10x slower); where every example has the same
-    token (=, CLS, SEP) it is a plain sum."""
+    summing the gradients of all examples that looked up the same (token, position) row."""
     out = xp.zeros((d_vocab,) + d.shape[::2], d.dtype)         # [vocab, pos, c]
     for t in range(d.shape[0]):
         col = tokens[:, t]
-        if bool((col == col[0]).all()):
+        if same_token(col):
             out[col[0], t] = xp.ones(len(col), d.dtype) @ d[t]     # (BLAS sums columns faster than NumPy's sum)
         else:
-            onehot = xp.zeros((d_vocab, len(col)), d.dtype)     # [vocab, batch]
-            onehot[col, xp.arange(len(col))] = 1
-            out[:, t] = onehot @ d[t]
+            out[:, t] = one_hot(col, d_vocab, d.dtype) @ d[t]
     return out
 
 
@@ -351,33 +367,43 @@ def backward(params, cache, dlogits):
     dz = (dresid_mid @ params["W_O"].reshape(-1, d_model).T).reshape(batch, n_read, n_heads, d_head)
     # z = pattern @ v   (per head)
     dpattern = dz.transpose(0, 2, 1, 3) @ cache["v"].transpose(0, 2, 3, 1)   # [batch, head, R, pos]
-    dv = xp.einsum("bhrt,brhd->tbhd", pattern, dz)              # [pos, batch, head, d_head] (pos first for the next step)
     # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
     dscores = pattern * (dpattern - xp.einsum("...t,...t->...", dpattern, pattern)[..., None])   # [batch, head, R, pos]
 
     # Back into the tables. attn_scores = qk_tab[:, read_ids, ids]: add each score's
     # gradient into its table entry (bincount sums the entries that share an index).
     n_rows, n_read_rows = d_vocab * n_pos, d_vocab * n_read
-    entry = (xp.arange(n_heads)[:, None, None] * n_read_rows + read_ids[:, None, :, None]) * n_rows \
-        + ids[:, None, None, :]                                 # [batch, head, R, pos] flat index into qk_tab
-    dqk_tab = xp.bincount(entry.ravel(), weights=dscores.ravel(), minlength=n_heads * n_read_rows * n_rows)
-    dqk_tab = dqk_tab.reshape(n_heads, n_read_rows, n_rows).astype(W_E.dtype) / math.sqrt(d_head)
+    entry = cache["pair"][:, None] + (xp.arange(n_heads) * (n_read_rows * n_rows))[:, None, None]   # [batch, head, R, pos] flat index into qk_tab
+    dqk_tab = xp.bincount(entry.ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_read_rows * n_rows)
+    dqk_tab = dqk_tab.reshape(n_heads, n_read_rows, n_rows).astype(W_E.dtype)
     # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
-    q_tab, k_tab = cache["q_tab"], cache["k_tab"]
-    dq_tab = (dqk_tab @ k_tab.transpose(1, 0, 2)).transpose(1, 0, 2).reshape(n_read_rows, -1)           # [vocab*R, head*d_head]
-    dk_tab = (dqk_tab.transpose(0, 2, 1) @ q_tab.transpose(1, 0, 2)).transpose(1, 0, 2).reshape(n_rows, -1)  # [vocab*pos, head*d_head]
+    q_tab, k_tab_T = cache["q_tab"], cache["k_tab_T"]
+    dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_read_rows, -1)        # [vocab*R, head*d_head]
+    dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)                   # [head*d_head, vocab*pos]
     # v = v_tab[ids] and resid_pre[read] = read_tab[read_ids]: sum each example's gradient into its row
     tokens = cache["tokens"]
-    dv_tab = lookup_backward(dv.reshape(n_pos, batch, -1), tokens, d_vocab).reshape(n_rows, -1)        # [vocab*pos, head*d_head]
+    # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
+    # weighted by its pattern there, summed into the table row the example looked up (as in
+    # lookup_backward), one position at a time: no [batch, pos, head, d_head] array is made,
+    # and where all examples share the token only the sum is computed.
+    dv_tab = xp.zeros((d_vocab, n_pos, n_heads * d_head), W_E.dtype)
+    for t in range(n_pos):
+        col = tokens[:, t]
+        if same_token(col):
+            dv_tab[col[0], t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
+        else:
+            dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
+            dv_tab[:, t] = one_hot(col, d_vocab, dv.dtype) @ dv
+    dv_tab = dv_tab.reshape(n_rows, -1)                         # [vocab*pos, head*d_head]
     dread_tab = lookup_backward(dresid_mid.reshape(batch, n_read, -1).transpose(1, 0, 2), tokens[:, read], d_vocab)   # [vocab, R, d_model]
     dread_tab = dread_tab.reshape(n_read_rows, -1)
     # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
     per_head = lambda m: m.reshape(d_model, n_heads, d_head).transpose(1, 0, 2)  # [d_model, head*d_head] -> [head, d_model, d_head]
     g["W_Q"] = per_head(cache["read_tab"].T @ dq_tab)
-    g["W_K"] = per_head(cache["resid_tab"].T @ dk_tab)
+    g["W_K"] = per_head((dk_tab_T @ cache["resid_tab"]).T)
     g["W_V"] = per_head(cache["resid_tab"].T @ dv_tab)
     dread_tab += dq_tab @ heads_as_columns(params["W_Q"]).T
-    dresid_tab = dk_tab @ heads_as_columns(params["W_K"]).T + dv_tab @ heads_as_columns(params["W_V"]).T
+    dresid_tab = (heads_as_columns(params["W_K"]) @ dk_tab_T).T + dv_tab @ heads_as_columns(params["W_V"]).T
     # resid_tab = W_E[token] + W_pos[pos], and read_tab the same at the readout positions
     dresid_tab = dresid_tab.reshape(d_vocab, n_pos, d_model)
     dresid_tab[:, read] += dread_tab.reshape(d_vocab, n_read, d_model)
@@ -390,18 +416,21 @@ def backward(params, cache, dlogits):
 # ============================================================================ loss
 def cross_entropy(logits, targets):
     """Mean cross-entropy over (batch, readout) -> (loss, dloss/dlogits).
-    The exponentials and everything after them are float64: in float32 the loss saturates
-    near 1e-7 (1 + 1e-7 rounds to 1), which is where a grokked model's train loss lives,
-    and softmax - onehot at the target would cancel to zero. Shifting by the max is exact
-    enough in float32 (the largest logit becomes exactly 0)."""
-    x = logits - logits.max(-1, keepdims=True)                  # [batch, R, vocab_out]
-    probs = xp.exp(x, dtype=xp.float64)
-    total = xp.einsum("...v->...", probs)[..., None]            # (sum over the last axis)
-    loss = (xp.log(total) - xp.take_along_axis(x, targets[..., None], -1)).mean()   # -log p(target)
-    probs /= total * targets.size                               # softmax / n
-    flat = probs.reshape(-1, logits.shape[-1])                  # [batch*R, vocab_out] (a view)
-    flat[xp.arange(targets.size), targets.ravel()] -= 1 / targets.size
-    return float(loss), probs.astype(logits.dtype)              # dloss/dlogits = (softmax - onehot) / n
+    The sums of exponentials, the loss and the gradient at the target are float64: in
+    float32 the loss saturates near 1e-7 (1 + 1e-7 rounds to 1), which is where a grokked
+    model's train loss lives, and softmax - 1 at the target would cancel to zero. The
+    rest is float32: shifting by the max makes the largest exponential exactly 1, and
+    every other one is accurate to ~1e-7 of its own size, which is all the sums need."""
+    x = logits - logits.max(-1, keepdims=True)                  # [batch, R, vocab_out], all <= 0
+    e = xp.exp(x)
+    total = xp.einsum("...v->...", e, dtype=xp.float64)[..., None]   # sum over the vocabulary, in float64
+    x_target = xp.take_along_axis(x, targets[..., None], -1)
+    loss = (xp.log(total) - x_target).mean()                    # -log p(target)
+    n = targets.size
+    dlogits = e * (1 / (total * n)).astype(e.dtype)             # softmax / n
+    p_target = xp.exp(x_target.astype(xp.float64)) / total      # softmax at the target, in float64
+    xp.put_along_axis(dlogits, targets[..., None], ((p_target - 1) / n).astype(e.dtype), -1)
+    return float(loss), dlogits                                 # dloss/dlogits = (softmax - onehot) / n
 
 
 # ============================================================================ AdamW
