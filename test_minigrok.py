@@ -305,7 +305,7 @@ def test_small_model_groks(tmp_path):
     assert ms["train_acc_100"] and ms["test_acc_99"], ms
     assert ms["test_acc_99"][0] >= 5 * ms["train_acc_100"][0], ms
     # memorised, not generalised: at the epoch train accuracy hit 100%, most of the test set
-    # was still wrong (at p = 41 some test pairs come right early: seeds 0-3 were at 7-20%)
+    # was still wrong (at p = 41 some test pairs come right early: seeds 0-3 were at 5-20%)
     i = history["epoch"].index(ms["train_acc_100"][0])
     assert history["test_acc"][i] < 0.25
 
