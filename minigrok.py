@@ -222,9 +222,9 @@ def softmax_over_keys(scores):
 #   resid_post  [batch, R, d_model]         resid_mid + mlp_post @ W_out + b_out
 # and, for backward, the (token, position) tables described in forward: resid_tab
 # [vocab*pos, d_model], read_tab [vocab*R, d_model], q_tab [vocab*R, head, d_head],
-# k_tab_T [head, d_head, vocab*pos] (the key table, transposed), the tokens, and each example's rows in the tables,
-# ids [batch, pos] and read_ids [batch, R], and pair [batch, R, pos], each score's place in
-# a head's QK table.
+# k_tab_T [head, d_head, vocab*pos] (the key table, transposed), the tokens, each
+# example's rows in the tables, ids [batch, pos] and read_ids [batch, R], and pair
+# [batch, R, pos], each attention score's place in a head's QK table.
 def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
     positions, and the cache above. Training passes full_cache=False to skip q, k and
@@ -380,7 +380,6 @@ def backward(params, cache, dlogits):
     q_tab, k_tab_T = cache["q_tab"], cache["k_tab_T"]
     dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_read_rows, -1)        # [vocab*R, head*d_head]
     dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)                   # [head*d_head, vocab*pos]
-    # v = v_tab[ids] and resid_pre[read] = read_tab[read_ids]: sum each example's gradient into its row
     tokens = cache["tokens"]
     # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
     # weighted by its pattern there, summed into the table row the example looked up (as in
@@ -395,6 +394,7 @@ def backward(params, cache, dlogits):
             dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
             dv_tab[:, t] = one_hot(col, d_vocab, dv.dtype) @ dv
     dv_tab = dv_tab.reshape(n_rows, -1)                         # [vocab*pos, head*d_head]
+    # resid_pre[read] = read_tab[read_ids]: sum each example's gradient into its row
     dread_tab = lookup_backward(dresid_mid.reshape(batch, n_read, -1).transpose(1, 0, 2), tokens[:, read], d_vocab)   # [vocab, R, d_model]
     dread_tab = dread_tab.reshape(n_read_rows, -1)
     # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
