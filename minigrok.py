@@ -208,6 +208,36 @@ def softmax_over_keys(scores):
     return e
 
 
+def one_hot(col, d_vocab, dtype):
+    """[vocab, batch] with a 1 at (col[b], b): the matrix that sums each example's row into
+    the row of its token. A matmul with it is what BLAS is fast at (np.add.at, the obvious
+    way to sum rows by index, is ~10x slower)."""
+    out = xp.zeros((d_vocab, len(col)), dtype)
+    out[col, xp.arange(len(col))] = 1
+    return out
+
+
+def same_token(col):
+    """True where every example has the same token at this position (=, CLS, SEP): its
+    table row's gradient is then a plain sum, no one-hot matrix needed."""
+    return bool((col == col[0]).all())
+
+
+def index_plan(tokens, n_read, d_vocab, dtype):
+    """What forward and backward need from the tokens alone, not from the weights: each
+    example's rows in the (token, position) tables (ids, read_ids), each attention score's
+    place in a head's QK table (pair), and how to sum gradients back into table rows at
+    each position (sum_by: the one token every example has there, or the one-hot matrix
+    of the tokens). Full-batch training sees the same tokens every epoch, so train_epoch
+    is given this once per run instead of making it every step."""
+    batch, n_pos = tokens.shape
+    ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
+    read_ids = tokens[:, n_pos - n_read:] * n_read + xp.arange(n_read)   # [batch, R] rows of read/q tables
+    pair = read_ids[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]   # [batch, R, pos]
+    sum_by = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in tokens.T]
+    return {"tokens": tokens, "ids": ids, "read_ids": read_ids, "pair": pair, "sum_by": sum_by}
+
+
 # The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
 #   resid_pre   [batch, pos, d_model]       W_E[token] + W_pos[pos]
 #   q           [batch, R, head, d_head]    queries, at the readout positions only
@@ -222,15 +252,14 @@ def softmax_over_keys(scores):
 #   resid_post  [batch, R, d_model]         resid_mid + mlp_post @ W_out + b_out
 # and, for backward, the (token, position) tables described in forward: resid_tab
 # [vocab*pos, d_model], read_tab [vocab*R, d_model], q_tab [vocab*R, head, d_head],
-# k_tab_T [head, d_head, vocab*pos] (the key table, transposed), the tokens, each
-# example's rows in the tables, ids [batch, pos] and read_ids [batch, R], and pair
-# [batch, R, pos], each attention score's place in a head's QK table.
-def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
+# k_tab_T [head, d_head, vocab*pos] (the key table, transposed), and the index plan.
+def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
     """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
     positions, and the cache above. Training passes full_cache=False to skip q, k and
     resid_pre, which only analysis reads (backward works from the tables). Analysis may
     pass `pattern` [batch, head, R, pos] to impose an attention pattern (an intervention:
-    the model runs on from it; not for training).
+    the model runs on from it; not for training). `plan` is index_plan(tokens, ...) when
+    the caller has it already.
 
     Two facts of a one-layer model make this cheaper than the textbook computation, with
     the same result (test_minigrok.py checks both against a plain implementation):
@@ -261,8 +290,8 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     k_tab = k_tab_T.transpose(2, 0, 1)                                                 # [vocab*pos, head, d_head] (a view)
     v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
     qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T                   # [head, vocab*R, vocab*pos]
-    ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
-    read_ids = tokens[:, read] * n_read + xp.arange(n_read)     # [batch, R]   rows of read/q tables
+    plan = plan or index_plan(tokens, n_read, d_vocab, W_E.dtype)
+    ids, read_ids = plan["ids"], plan["read_ids"]               # each example's rows in the tables
 
     v = xp.take(v_tab, ids, axis=0)                             # [batch, pos, head, d_head] (= v_tab[ids]; take is faster)
     cache = {}
@@ -272,8 +301,7 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
         cache["k"] = k_tab[ids]                                 # [batch, pos, head, d_head]
 
     # attention: each readout query against every key at or before it
-    pair = read_ids[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]   # [batch, R, pos] index of each score in a head's table
-    attn_scores = xp.take(qk_tab.reshape(n_heads, -1), pair, axis=1).transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
+    attn_scores = xp.take(qk_tab.reshape(n_heads, -1), plan["pair"], axis=1).transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
     if n_read > 1:                                              # (the last position sees every key)
         attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
     if pattern is None:
@@ -302,35 +330,20 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None):
     cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z,
                  attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), mlp_pre=unrows(mlp_pre),
                  mlp_post=unrows(mlp_post), resid_post=unrows(resid_post),
-                 tokens=tokens, ids=ids, read_ids=read_ids, pair=pair, resid_mid_1=resid_mid_1, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab_T=k_tab_T)
+                 plan=plan, resid_mid_1=resid_mid_1, resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab_T=k_tab_T)
     return unrows(logits), cache
 
 
-def one_hot(col, d_vocab, dtype):
-    """[vocab, batch] with a 1 at (col[b], b): the matrix that sums each example's row into
-    the row of its token. A matmul with it is what BLAS is fast at (np.add.at, the obvious
-    way to sum rows by index, is ~10x slower)."""
-    out = xp.zeros((d_vocab, len(col)), dtype)
-    out[col, xp.arange(len(col))] = 1
-    return out
-
-
-def same_token(col):
-    """True where every example has the same token at this position (=, CLS, SEP): its
-    table row's gradient is then a plain sum, no one-hot matrix needed."""
-    return bool((col == col[0]).all())
-
-
-def lookup_backward(d, tokens, d_vocab):
+def lookup_backward(d, sum_by, d_vocab):
     """The backward of a table lookup table[token, pos]: d [pos, batch, c] -> [d_vocab, pos, c],
-    summing the gradients of all examples that looked up the same (token, position) row."""
+    summing the gradients of all examples that looked up the same (token, position) row
+    (sum_by from index_plan, for these positions)."""
     out = xp.zeros((d_vocab,) + d.shape[::2], d.dtype)         # [vocab, pos, c]
-    for t in range(d.shape[0]):
-        col = tokens[:, t]
-        if same_token(col):
-            out[col[0], t] = xp.ones(len(col), d.dtype) @ d[t]     # (BLAS sums columns faster than NumPy's sum)
+    for t, by in enumerate(sum_by):
+        if isinstance(by, int):                                 # every example has token `by` here
+            out[by, t] = xp.ones(d.shape[1], d.dtype) @ d[t]   # (BLAS sums columns faster than NumPy's sum)
         else:
-            out[:, t] = one_hot(col, d_vocab, d.dtype) @ d[t]
+            out[:, t] = by @ d[t]                               # one-hot [vocab, batch] @ [batch, c]
     return out
 
 
@@ -340,8 +353,8 @@ def backward(params, cache, dlogits):
     W_E, W_pos = params["W_E"], params["W_pos"]
     d_vocab, d_model = W_E.shape
     n_heads, _, d_head = params["W_Q"].shape
-    ids, read_ids, pattern = cache["ids"], cache["read_ids"], cache["pattern"]
-    batch, n_pos = ids.shape
+    plan, pattern = cache["plan"], cache["pattern"]
+    batch, n_pos = plan["ids"].shape
     n_read = dlogits.shape[1]
     read = slice(n_pos - n_read, n_pos)
     rows = lambda a: a.reshape(batch * n_read, -1)              # [batch, R, c] -> [batch*R, c]
@@ -373,29 +386,27 @@ def backward(params, cache, dlogits):
     # Back into the tables. attn_scores = qk_tab[:, read_ids, ids]: add each score's
     # gradient into its table entry (bincount sums the entries that share an index).
     n_rows, n_read_rows = d_vocab * n_pos, d_vocab * n_read
-    entry = cache["pair"][:, None] + (xp.arange(n_heads) * (n_read_rows * n_rows))[:, None, None]   # [batch, head, R, pos] flat index into qk_tab
+    entry = plan["pair"][:, None] + (xp.arange(n_heads) * (n_read_rows * n_rows))[:, None, None]   # [batch, head, R, pos] flat index into qk_tab
     dqk_tab = xp.bincount(entry.ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_read_rows * n_rows)
     dqk_tab = dqk_tab.reshape(n_heads, n_read_rows, n_rows).astype(W_E.dtype)
     # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
     q_tab, k_tab_T = cache["q_tab"], cache["k_tab_T"]
     dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_read_rows, -1)        # [vocab*R, head*d_head]
     dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)                   # [head*d_head, vocab*pos]
-    tokens = cache["tokens"]
     # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
     # weighted by its pattern there, summed into the table row the example looked up (as in
     # lookup_backward), one position at a time: no [batch, pos, head, d_head] array is made,
     # and where all examples share the token only the sum is computed.
     dv_tab = xp.zeros((d_vocab, n_pos, n_heads * d_head), W_E.dtype)
-    for t in range(n_pos):
-        col = tokens[:, t]
-        if same_token(col):
-            dv_tab[col[0], t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
+    for t, by in enumerate(plan["sum_by"]):
+        if isinstance(by, int):                                 # every example has token `by` here
+            dv_tab[by, t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
         else:
             dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
-            dv_tab[:, t] = one_hot(col, d_vocab, dv.dtype) @ dv
+            dv_tab[:, t] = by @ dv                              # one-hot [vocab, batch] @ [batch, head*d_head]
     dv_tab = dv_tab.reshape(n_rows, -1)                         # [vocab*pos, head*d_head]
     # resid_pre[read] = read_tab[read_ids]: sum each example's gradient into its row
-    dread_tab = lookup_backward(dresid_mid.reshape(batch, n_read, -1).transpose(1, 0, 2), tokens[:, read], d_vocab)   # [vocab, R, d_model]
+    dread_tab = lookup_backward(dresid_mid.reshape(batch, n_read, -1).transpose(1, 0, 2), plan["sum_by"][read], d_vocab)   # [vocab, R, d_model]
     dread_tab = dread_tab.reshape(n_read_rows, -1)
     # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
     per_head = lambda m: m.reshape(d_model, n_heads, d_head).transpose(1, 0, 2)  # [d_model, head*d_head] -> [head, d_model, d_head]
@@ -496,10 +507,11 @@ def evaluate(params, tokens, targets, n_read, decode):
 
 
 # ============================================================================ training
-def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read):
+def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, plan=None):
     """One pass over the training set: full batch, or shuffled minibatches whose order
-    depends only on (seed, epoch), so a resumed run sees the same batches. Returns the
-    mean loss, or nan (before any update with it) as soon as a loss is not finite."""
+    depends only on (seed, epoch), so a resumed run sees the same batches. `plan`: the
+    full batch's index_plan, made once by the caller. Returns the mean loss, or nan
+    (before any update with it) as soon as a loss is not finite."""
     n = len(tokens)
     if cfg.batch_size == 0 or cfg.batch_size >= n:
         batches = [slice(None)]
@@ -508,7 +520,8 @@ def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read):
         batches = [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
     total = 0.0
     for idx in batches:
-        logits, cache = forward(params, tokens[idx], n_read, full_cache=False)
+        logits, cache = forward(params, tokens[idx], n_read, full_cache=False,
+                                plan=plan if len(batches) == 1 else None)
         loss, dlogits = cross_entropy(logits, targets[idx])
         if not np.isfinite(loss):
             return float("nan")
@@ -582,6 +595,9 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
         if cfg.snapshot_every:
             snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
 
+    full_batch = cfg.batch_size == 0 or cfg.batch_size >= len(train_tokens)
+    plan = index_plan(train_tokens, data.n_read, data.d_vocab, params["W_E"].dtype) if full_batch else None
+
     def save(epoch, wall):
         save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall)
 
@@ -592,7 +608,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
     wall = lambda: wall0 + time.perf_counter() - t_start
     try:
         while epoch < cfg.epochs:
-            loss = train_epoch(params, opt, train_tokens, train_targets, cfg, epoch, data.n_read)
+            loss = train_epoch(params, opt, train_tokens, train_targets, cfg, epoch, data.n_read, plan)
             if not np.isfinite(loss):
                 kept = f"the last good checkpoint is kept at {out}" if os.path.exists(out) else "nothing was saved"
                 print(f"\nminigrok: the training loss became {loss} at epoch {epoch + 1}; stopped, {kept}",
