@@ -59,7 +59,7 @@ def time_config(name, cfg, epochs, warmup):
     params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
     opt = mg.adamw_init(params)
     tokens, targets = (mg.xp.asarray(a) for a in data.train)
-    plan = mg.index_plan(tokens, data.n_read, data.d_vocab, params["W_E"].dtype)   # full batch, as train() does
+    plan = mg.index_plan(tokens, data.n_read, params)   # full batch, as train() does
     epoch = [0]
 
     def step():

@@ -223,19 +223,21 @@ def same_token(col):
     return bool((col == col[0]).all())
 
 
-def index_plan(tokens, n_read, d_vocab, dtype):
+def index_plan(tokens, n_read, params):
     """What forward and backward need from the tokens alone, not from the weights: each
     example's rows in the (token, position) tables (ids, read_ids), each attention score's
-    place in a head's QK table (pair), and how to sum gradients back into table rows at
+    place in a head's QK table (pair) and in the whole QK table (entry), and how to sum gradients back into table rows at
     each position (sum_by: the one token every example has there, or the one-hot matrix
     of the tokens). Full-batch training sees the same tokens every epoch, so train_epoch
     is given this once per run instead of making it every step."""
     batch, n_pos = tokens.shape
+    d_vocab, n_heads, dtype = params["W_E"].shape[0], params["W_Q"].shape[0], params["W_E"].dtype
     ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
     read_ids = tokens[:, n_pos - n_read:] * n_read + xp.arange(n_read)   # [batch, R] rows of read/q tables
     pair = read_ids[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]   # [batch, R, pos]
+    entry = pair[:, None] + (xp.arange(n_heads) * (d_vocab * n_read * d_vocab * n_pos))[:, None, None]   # [batch, head, R, pos]
     sum_by = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in tokens.T]
-    return {"tokens": tokens, "ids": ids, "read_ids": read_ids, "pair": pair, "sum_by": sum_by}
+    return {"tokens": tokens, "ids": ids, "read_ids": read_ids, "pair": pair, "entry": entry, "sum_by": sum_by}
 
 
 # The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
@@ -290,7 +292,7 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
     k_tab = k_tab_T.transpose(2, 0, 1)                                                 # [vocab*pos, head, d_head] (a view)
     v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
     qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T                   # [head, vocab*R, vocab*pos]
-    plan = plan or index_plan(tokens, n_read, d_vocab, W_E.dtype)
+    plan = plan or index_plan(tokens, n_read, params)
     ids, read_ids = plan["ids"], plan["read_ids"]               # each example's rows in the tables
 
     v = xp.take(v_tab, ids, axis=0)                             # [batch, pos, head, d_head] (= v_tab[ids]; take is faster)
@@ -386,8 +388,7 @@ def backward(params, cache, dlogits):
     # Back into the tables. attn_scores = qk_tab[:, read_ids, ids]: add each score's
     # gradient into its table entry (bincount sums the entries that share an index).
     n_rows, n_read_rows = d_vocab * n_pos, d_vocab * n_read
-    entry = plan["pair"][:, None] + (xp.arange(n_heads) * (n_read_rows * n_rows))[:, None, None]   # [batch, head, R, pos] flat index into qk_tab
-    dqk_tab = xp.bincount(entry.ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_read_rows * n_rows)
+    dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_read_rows * n_rows)
     dqk_tab = dqk_tab.reshape(n_heads, n_read_rows, n_rows).astype(W_E.dtype)
     # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
     q_tab, k_tab_T = cache["q_tab"], cache["k_tab_T"]
@@ -596,7 +597,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
             snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
 
     full_batch = cfg.batch_size == 0 or cfg.batch_size >= len(train_tokens)
-    plan = index_plan(train_tokens, data.n_read, data.d_vocab, params["W_E"].dtype) if full_batch else None
+    plan = index_plan(train_tokens, data.n_read, params) if full_batch else None
 
     def save(epoch, wall):
         save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall)
