@@ -226,18 +226,20 @@ def same_token(col):
 def index_plan(tokens, n_read, params):
     """What forward and backward need from the tokens alone, not from the weights: each
     example's rows in the (token, position) tables (ids, read_ids), each attention score's
-    place in a head's QK table (pair) and in the whole QK table (entry), and how to sum gradients back into table rows at
-    each position (sum_by: the one token every example has there, or the one-hot matrix
-    of the tokens). Full-batch training sees the same tokens every epoch, so train_epoch
-    is given this once per run instead of making it every step."""
+    place in a head's QK table (pair) and in the stack of all heads' tables (entry), and
+    how to sum gradients back into table rows at each position (sum_by: the one token
+    every example has there, or the one-hot matrix of the tokens). Full-batch training
+    sees the same tokens every epoch, so train_epoch is given this once per run instead
+    of making it every step."""
     batch, n_pos = tokens.shape
     d_vocab, n_heads, dtype = params["W_E"].shape[0], params["W_Q"].shape[0], params["W_E"].dtype
     ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
     read_ids = tokens[:, n_pos - n_read:] * n_read + xp.arange(n_read)   # [batch, R] rows of read/q tables
     pair = read_ids[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]   # [batch, R, pos]
-    entry = pair[:, None] + (xp.arange(n_heads) * (d_vocab * n_read * d_vocab * n_pos))[:, None, None]   # [batch, head, R, pos]
+    table_size = (d_vocab * n_read) * (d_vocab * n_pos)         # entries in one head's QK table
+    entry = pair[:, None] + (xp.arange(n_heads) * table_size)[:, None, None]   # [batch, head, R, pos]
     sum_by = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in tokens.T]
-    return {"tokens": tokens, "ids": ids, "read_ids": read_ids, "pair": pair, "entry": entry, "sum_by": sum_by}
+    return {"ids": ids, "read_ids": read_ids, "pair": pair, "entry": entry, "sum_by": sum_by}
 
 
 # The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
