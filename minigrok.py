@@ -510,13 +510,18 @@ def evaluate(params, tokens, targets, n_read, decode):
 
 
 # ============================================================================ training
+def is_full_batch(cfg, n):
+    """True when an epoch is one step over all n training examples."""
+    return cfg.batch_size == 0 or cfg.batch_size >= n
+
+
 def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, plan=None):
     """One pass over the training set: full batch, or shuffled minibatches whose order
     depends only on (seed, epoch), so a resumed run sees the same batches. `plan`: the
     full batch's index_plan, made once by the caller. Returns the mean loss, or nan
     (before any update with it) as soon as a loss is not finite."""
     n = len(tokens)
-    if cfg.batch_size == 0 or cfg.batch_size >= n:
+    if is_full_batch(cfg, n):
         batches = [slice(None)]
     else:
         perm = xp.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(n))
@@ -598,8 +603,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
         if cfg.snapshot_every:
             snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
 
-    full_batch = cfg.batch_size == 0 or cfg.batch_size >= len(train_tokens)
-    plan = index_plan(train_tokens, data.n_read, params) if full_batch else None
+    plan = index_plan(train_tokens, data.n_read, params) if is_full_batch(cfg, len(train_tokens)) else None
 
     def save(epoch, wall):
         save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall)
