@@ -31,42 +31,38 @@ def numpy_backend():
 
 
 # ---------------------------------------------------------------- a plain reference model
-def reference_logits(params, tokens):
-    """The plain computation, every position, float64: logits [batch, pos, vocab_out]."""
+def reference_forward(params, tokens):
+    """The plain computation, every position, float64: every intermediate, by name."""
     P = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    batch, n_pos = tokens.shape
+    n_pos = tokens.shape[1]
     d_head = P["W_Q"].shape[2]
-    x = P["W_E"][tokens] + P["W_pos"][:n_pos]                               # [b, t, d]
-    q = np.einsum("btd,hde->bhte", x, P["W_Q"])
-    k = np.einsum("btd,hde->bhte", x, P["W_K"])
-    v = np.einsum("btd,hde->bhte", x, P["W_V"])
+    x0 = P["W_E"][tokens] + P["W_pos"][:n_pos]                              # [b, t, d]
+    q, k, v = (np.einsum("btd,hde->bhte", x0, P[w]) for w in ("W_Q", "W_K", "W_V"))
     scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d_head)                # [b, h, t, t]
     scores[:, :, np.triu(np.ones((n_pos, n_pos), bool), 1)] = -np.inf
     pattern = np.exp(scores - scores.max(-1, keepdims=True))
     pattern /= pattern.sum(-1, keepdims=True)
     z = pattern @ v                                                         # [b, h, t, e]
-    x = x + np.einsum("bhte,hed->btd", z, P["W_O"])
-    x = x + np.maximum(x @ P["W_in"] + P["b_in"], 0) @ P["W_out"] + P["b_out"]
-    return x @ P["W_U"]
-
-
-def reference_grads(params, tokens, dlogits):
-    """The plain backward of reference_logits, written out the textbook way (every position,
-    no tables), float64: gradients of sum(logits[:, -R:] * dlogits) for dlogits [batch, R, vocab_out]."""
-    P = {k: np.asarray(v, np.float64) for k, v in params.items()}
-    batch, n_pos = tokens.shape
-    d_head = P["W_Q"].shape[2]
-    x0 = P["W_E"][tokens] + P["W_pos"][:n_pos]                              # forward, as above
-    q, k, v = (np.einsum("btd,hde->bhte", x0, P[w]) for w in ("W_Q", "W_K", "W_V"))
-    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d_head)
-    scores[:, :, np.triu(np.ones((n_pos, n_pos), bool), 1)] = -np.inf
-    pattern = np.exp(scores - scores.max(-1, keepdims=True))
-    pattern /= pattern.sum(-1, keepdims=True)
-    z = pattern @ v
     x1 = x0 + np.einsum("bhte,hed->btd", z, P["W_O"])
     pre = x1 @ P["W_in"] + P["b_in"]
     post = np.maximum(pre, 0)
     x2 = x1 + post @ P["W_out"] + P["b_out"]
+    return dict(P=P, x0=x0, q=q, k=k, v=v, pattern=pattern, z=z, x1=x1, pre=pre, post=post,
+                x2=x2, logits=x2 @ P["W_U"])
+
+
+def reference_logits(params, tokens):
+    """The plain computation's logits [batch, pos, vocab_out]."""
+    return reference_forward(params, tokens)["logits"]
+
+
+def reference_grads(params, tokens, dlogits):
+    """The plain backward of reference_forward, written out the textbook way (every position,
+    no tables), float64: gradients of sum(logits[:, -R:] * dlogits) for dlogits [batch, R, vocab_out]."""
+    f = reference_forward(params, tokens)
+    P, x0, q, k, v, pattern, z, x1, pre, post, x2 = (f[n] for n in
+        ("P", "x0", "q", "k", "v", "pattern", "z", "x1", "pre", "post", "x2"))
+    n_pos, d_head = tokens.shape[1], P["W_Q"].shape[2]
     dlog = np.zeros(x2.shape[:2] + (P["W_U"].shape[1],))                    # backward
     dlog[:, n_pos - dlogits.shape[1]:] = dlogits
     g = {"W_U": np.einsum("btd,btv->dv", x2, dlog)}
