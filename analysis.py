@@ -907,14 +907,13 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
     found["attention_rank_fractions"] = ranks.tolist()
     if sort:
         found["steps_attending_own_rank"] = float(np.mean([ranks[s, :, s].max() for s in range(5)]))
-        fig, axes = plt.subplots(1, H, figsize=(max(3.4 * H + 0.8, 6), 3.8), squeeze=False)
+        fig, axes = plt.subplots(1, H, figsize=(max(3.4 * H + 0.8, 6), 3.8), squeeze=False, layout="constrained")
         for h, ax in enumerate(axes[0]):
             im = ax.imshow(ranks[:, h], cmap="viridis", vmin=0, vmax=1)
             ax.set(title=f"head {h}", xlabel="rank attended (0 = smallest)",
                    ylabel="predicting y1..y5" if h == 0 else "", yticks=range(5), yticklabels=[f"y{i}" for i in range(1, 6)])
-        fig.colorbar(im, ax=axes[0][-1])
+        fig.colorbar(im, ax=axes[0].tolist(), label="fraction of test inputs")   # one scale, shared: the panels stay equal
         fig.suptitle("Sort: which input each head attends to most,\nat each prediction step (test set)")
-        fig.tight_layout()
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
         found["previous_token_intervention"] = previous_token_intervention(params, tokens, targets)
