@@ -228,9 +228,10 @@ def index_plan(tokens, n_read, params):
     example's rows in the (token, position) tables (ids, read_ids), each attention score's
     place in a head's QK table (pair) and in the stack of all heads' tables (entry), and
     how to sum gradients back into table rows at each position (sum_by: the one token
-    every example has there, or the one-hot matrix of the tokens), and read_rows: read_ids,
-    or its first row alone when every example has the same readout tokens (the '=' of
-    addition), to be broadcast over the batch. Full-batch training
+    every example has there, or the one-hot matrix of the tokens), and which rows of
+    read_tab are in use (read_used: all of them, or the R rows every example shares when
+    the readout tokens are fixed, as the '=' of addition is) with each example's place
+    among them (read_rows: [batch, R], or [1, R] to broadcast). Full-batch training
     sees the same tokens every epoch, so train_epoch is given this once per run instead
     of making it every step."""
     batch, n_pos = tokens.shape
@@ -242,8 +243,10 @@ def index_plan(tokens, n_read, params):
     entry = pair[:, None] + (xp.arange(n_heads) * table_size)[:, None, None]   # [batch, head, R, pos]
     sum_by = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in tokens.T]
     fixed_readout = all(isinstance(by, int) for by in sum_by[n_pos - n_read:])
-    read_rows = read_ids[:1] if fixed_readout else read_ids                # [1 or batch, R]
-    return {"ids": ids, "read_ids": read_ids, "pair": pair, "entry": entry, "sum_by": sum_by, "read_rows": read_rows}
+    read_used = read_ids[0] if fixed_readout else xp.arange(d_vocab * n_read)   # rows of read_tab
+    read_rows = xp.arange(n_read)[None] if fixed_readout else read_ids          # rows of read_used
+    return {"ids": ids, "read_ids": read_ids, "pair": pair, "entry": entry, "sum_by": sum_by,
+            "read_used": read_used, "read_rows": read_rows}
 
 
 # The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
@@ -337,9 +340,11 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
     # The composed weights are small (no batch dimension). The batch-sized products shrink:
     # z @ W_O is gone, and the MLP's output leaves through d_vocab_out columns, not d_model.
     W_Oin, W_OU, W_outU = W_O @ W_in, W_O @ W_U, W_out @ W_U
-    read_in = read_tab @ W_in + params["b_in"]                  # [vocab*R, d_mlp]: the readout token's own terms,
-    read_U = (read_tab + params["b_out"]) @ W_U                 # [vocab*R, d_vocab_out]  one row per (token, position)
-    read_rows = plan["read_rows"]                               # (one row, broadcast, when all examples share it)
+    # The readout tokens' own terms, one row per (token, position) row of read_tab in use:
+    used_tab = read_tab[plan["read_used"]]                      # [used, d_model] (for addition: 1 row, the '=')
+    read_in = used_tab @ W_in + params["b_in"]                  # [used, d_mlp]
+    read_U = (used_tab + params["b_out"]) @ W_U                 # [used, d_vocab_out]
+    read_rows = plan["read_rows"]                               # each example's rows of them ([1, R]: broadcast)
     z_rows = rows(z)                                            # [batch*R, head*d_head]
     mlp_pre = z_rows @ W_Oin                                    # [batch*R, d_mlp]
     unrows(mlp_pre)[...] += read_in[read_rows]
@@ -400,21 +405,23 @@ def backward(params, cache, dlogits):
     dz += dlogits @ cache["W_OU"].T
     dz = dz.reshape(batch, n_read, n_heads, d_head)
     # read_in and read_U rows: sum each example's gradient into the row it looked up
+    used = plan["read_used"]
     per_row = lambda d: lookup_backward(d.reshape(batch, n_read, -1).transpose(1, 0, 2),
-                                        plan["sum_by"][read], d_vocab).reshape(n_read_rows, -1)
-    dread_in, dread_U = per_row(dmlp_pre), per_row(dlogits)     # [vocab*R, d_mlp], [vocab*R, d_vocab_out]
+                                        plan["sum_by"][read], d_vocab).reshape(n_read_rows, -1)[used]
+    dread_in, dread_U = per_row(dmlp_pre), per_row(dlogits)     # [used, d_mlp], [used, d_vocab_out]
     # The composed weights back to the model's own, by the chain rule through
     # W_Oin = W_O W_in, W_OU = W_O W_U, W_outU = W_out W_U, read_in = read_tab W_in + b_in
     # and read_U = (read_tab + b_out) W_U: small products, no batch dimension.
     W_O, W_in, W_out, W_U = params["W_O"].reshape(-1, d_model), params["W_in"], params["W_out"], params["W_U"]
-    read_tab = cache["read_tab"]
+    used_tab = cache["read_tab"][used]                          # [used, d_model]
     g["W_O"] = (g_Oin @ W_in.T + g_OU @ W_U.T).reshape(n_heads, d_head, d_model)
-    g["W_in"] = W_O.T @ g_Oin + read_tab.T @ dread_in
+    g["W_in"] = W_O.T @ g_Oin + used_tab.T @ dread_in
     g["b_in"] = dread_in.sum(0)
     g["W_out"] = g_outU @ W_U.T
-    g["W_U"] = W_O.T @ g_OU + W_out.T @ g_outU + (read_tab + params["b_out"]).T @ dread_U
+    g["W_U"] = W_O.T @ g_OU + W_out.T @ g_outU + (used_tab + params["b_out"]).T @ dread_U
     g["b_out"] = dread_U.sum(0) @ W_U.T
-    dread_tab = dread_in @ W_in.T + dread_U @ W_U.T             # [vocab*R, d_model]
+    dread_tab = xp.zeros((n_read_rows, d_model), W_E.dtype)    # [vocab*R, d_model]
+    dread_tab[used] = dread_in @ W_in.T + dread_U @ W_U.T
     # z = pattern @ v   (per head)
     dpattern = dz.transpose(0, 2, 1, 3) @ cache["v"].transpose(0, 2, 3, 1)   # [batch, head, R, pos]
     # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
