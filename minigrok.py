@@ -224,29 +224,33 @@ def same_token(col):
 
 
 def index_plan(tokens, n_read, params):
-    """What forward and backward need from the tokens alone, not from the weights: each
-    example's rows in the (token, position) tables (ids, read_ids), each attention score's
-    place in a head's QK table (pair) and in the stack of all heads' tables (entry), and
-    how to sum gradients back into table rows at each position (sum_by: the one token
-    every example has there, or the one-hot matrix of the tokens), and which rows of
-    read_tab are in use (read_used: all of them, or the R rows every example shares when
-    the readout tokens are fixed, as the '=' of addition is) with each example's place
-    among them (read_rows: [batch, R], or [1, R] to broadcast). Full-batch training
-    sees the same tokens every epoch, so train_epoch is given this once per run instead
-    of making it every step."""
+    """What forward and backward need from the tokens alone, not from the weights:
+    - ids [batch, pos]: each example's rows in the (token, position) tables;
+    - read_used: the rows of those tables that the readout positions look up (for their
+      queries and their own residual stream), numbered token*R + r: all d_vocab*R of them,
+      or only the R that every example shares when the readout tokens are fixed (addition's
+      '=': one row, not d_vocab); read_rows [batch, R], or [1, R] to broadcast: each
+      example's rows among read_used;
+    - pair [batch, R, pos]: each attention score's place in a head's QK table, and entry
+      [batch, head, R, pos]: its place in the stack of all heads' tables;
+    - sum_by: for each position, how to sum gradients back into table rows (the one token
+      every example has there, or the one-hot matrix of the tokens).
+    Full-batch training sees the same tokens every epoch, so train_epoch is given this
+    once per run instead of making it every step."""
     batch, n_pos = tokens.shape
     d_vocab, n_heads, dtype = params["W_E"].shape[0], params["W_Q"].shape[0], params["W_E"].dtype
-    ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos] rows of resid/k/v tables
-    read_ids = tokens[:, n_pos - n_read:] * n_read + xp.arange(n_read)   # [batch, R] rows of read/q tables
-    pair = read_ids[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]   # [batch, R, pos]
-    table_size = (d_vocab * n_read) * (d_vocab * n_pos)         # entries in one head's QK table
-    entry = pair[:, None] + (xp.arange(n_heads) * table_size)[:, None, None]   # [batch, head, R, pos]
+    ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos]: row token*n_pos + pos
     sum_by = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in tokens.T]
-    fixed_readout = all(isinstance(by, int) for by in sum_by[n_pos - n_read:])
-    read_used = read_ids[0] if fixed_readout else xp.arange(d_vocab * n_read)   # rows of read_tab
-    read_rows = xp.arange(n_read)[None] if fixed_readout else read_ids          # rows of read_used
-    return {"ids": ids, "read_ids": read_ids, "pair": pair, "entry": entry, "sum_by": sum_by,
-            "read_used": read_used, "read_rows": read_rows}
+    read_ids = tokens[:, n_pos - n_read:] * n_read + xp.arange(n_read)   # [batch, R]: row token*R + r
+    if all(isinstance(by, int) for by in sum_by[n_pos - n_read:]):       # fixed readout tokens
+        read_used, read_rows = read_ids[0], xp.arange(n_read)[None]
+    else:
+        read_used, read_rows = xp.arange(d_vocab * n_read), read_ids
+    pair = read_rows[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]  # [batch, R, pos]
+    table_size = len(read_used) * (d_vocab * n_pos)             # entries in one head's QK table
+    entry = pair[:, None] + (xp.arange(n_heads) * table_size)[:, None, None]   # [batch, head, R, pos]
+    return {"ids": ids, "read_used": read_used, "read_rows": read_rows, "pair": pair, "entry": entry,
+            "sum_by": sum_by}
 
 
 # The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
@@ -296,26 +300,27 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
     d_vocab, d_model = W_E.shape
     n_heads, _, d_head = params["W_Q"].shape
     read = slice(n_pos - n_read, n_pos)                         # the readout positions
+    plan = plan or index_plan(tokens, n_read, params)
+    ids, read_rows = plan["ids"], plan["read_rows"]             # each example's rows in the tables
 
-    # Tables over (token, position) pairs; row token*n_pos + pos, or token*R + r for queries.
+    # Tables over (token, position) pairs: resid_tab, k and v have every pair (row
+    # token*n_pos + pos); read_tab and q only the pairs read at the readout (plan's read_used).
     resid_tab = W_E[:, None, :] + W_pos[None, :n_pos, :]                               # [vocab, pos, d_model]
-    read_tab = resid_tab[:, read].reshape(-1, d_model)                                 # [vocab*R, d_model]
+    read_tab = resid_tab[:, read].reshape(-1, d_model)[plan["read_used"]]              # [used, d_model]
     resid_tab = resid_tab.reshape(-1, d_model)                                         # [vocab*pos, d_model]
-    q_tab = (read_tab @ heads_as_columns(params["W_Q"])).reshape(-1, n_heads, d_head)  # [vocab*R, head, d_head]
+    q_tab = (read_tab @ heads_as_columns(params["W_Q"])).reshape(-1, n_heads, d_head)  # [used, head, d_head]
     # The key table is made transposed, [head, d_head, vocab*pos], as the QK product wants it:
     # a product of contiguous stacks is ~3x faster than one with the transpose of k_tab.
     k_tab_T = (heads_as_columns(params["W_K"]).T @ resid_tab.T).reshape(n_heads, d_head, -1)
     k_tab = k_tab_T.transpose(2, 0, 1)                                                 # [vocab*pos, head, d_head] (a view)
     v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
-    qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T                   # [head, vocab*R, vocab*pos]
-    plan = plan or index_plan(tokens, n_read, params)
-    ids, read_ids = plan["ids"], plan["read_ids"]               # each example's rows in the tables
+    qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T                   # [head, used, vocab*pos]
 
     v = xp.take(v_tab, ids, axis=0)                             # [batch, pos, head, d_head] (= v_tab[ids]; take is faster)
     cache = {}
     if full_cache:
         cache["resid_pre"] = resid_tab[ids]                     # [batch, pos, d_model]
-        cache["q"] = q_tab[read_ids]                            # [batch, R, head, d_head]
+        cache["q"] = q_tab[xp.broadcast_to(read_rows, (batch, n_read))]   # [batch, R, head, d_head]
         cache["k"] = k_tab[ids]                                 # [batch, pos, head, d_head]
 
     # attention: each readout query against every key at or before it
@@ -334,17 +339,15 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
     W_in, W_out, W_U = params["W_in"], params["W_out"], params["W_U"]
     # Fact 3: with resid_mid = resid_pre[read] + z @ W_O, the MLP and the unembedding are
     #   mlp_pre = resid_mid @ W_in + b_in
-    #           = z @ (W_O W_in) + (read_tab @ W_in + b_in)[read_ids]
+    #           = z @ (W_O W_in) + (read_tab @ W_in + b_in)[read_rows]
     #   logits  = (resid_mid + mlp_post @ W_out + b_out) @ W_U
-    #           = z @ (W_O W_U) + mlp_post @ (W_out W_U) + ((read_tab + b_out) @ W_U)[read_ids]
+    #           = z @ (W_O W_U) + mlp_post @ (W_out W_U) + ((read_tab + b_out) @ W_U)[read_rows]
     # The composed weights are small (no batch dimension). The batch-sized products shrink:
     # z @ W_O is gone, and the MLP's output leaves through d_vocab_out columns, not d_model.
     W_Oin, W_OU, W_outU = W_O @ W_in, W_O @ W_U, W_out @ W_U
-    # The readout tokens' own terms, one row per (token, position) row of read_tab in use:
-    used_tab = read_tab[plan["read_used"]]                      # [used, d_model] (for addition: 1 row, the '=')
-    read_in = used_tab @ W_in + params["b_in"]                  # [used, d_mlp]
-    read_U = (used_tab + params["b_out"]) @ W_U                 # [used, d_vocab_out]
-    read_rows = plan["read_rows"]                               # each example's rows of them ([1, R]: broadcast)
+    # the readout tokens' own terms, per row of read_tab (for addition one row, the '='):
+    read_in = read_tab @ W_in + params["b_in"]                  # [used, d_mlp]
+    read_U = (read_tab + params["b_out"]) @ W_U                 # [used, d_vocab_out]
     z_rows = rows(z)                                            # [batch*R, head*d_head]
     mlp_pre = z_rows @ W_Oin                                    # [batch*R, d_mlp]
     unrows(mlp_pre)[...] += read_in[read_rows]
@@ -355,7 +358,7 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
 
     if full_cache:                                              # the residual stream itself, for analysis
         attn_out = z_rows @ W_O
-        resid_mid = rows(read_tab[read_ids]) + attn_out
+        resid_mid = rows(unrows(attn_out) + read_tab[read_rows])
         resid_post = resid_mid + mlp_post @ W_out + params["b_out"]
         cache.update(attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), resid_post=unrows(resid_post))
     cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z, mlp_pre=unrows(mlp_pre),
@@ -387,53 +390,52 @@ def backward(params, cache, dlogits):
     batch, n_pos = plan["ids"].shape
     n_read = dlogits.shape[1]
     read = slice(n_pos - n_read, n_pos)
-    n_rows, n_read_rows = d_vocab * n_pos, d_vocab * n_read    # rows of resid_tab and of read_tab
+    used = plan["read_used"]                                    # read_tab's rows, among all d_vocab*R
+    n_rows, n_used = d_vocab * n_pos, len(used)                 # rows of resid_tab and of read_tab
     rows = lambda a: a.reshape(batch * n_read, -1)              # [batch, R, c] -> [batch*R, c]
     dlogits = rows(dlogits)
     g = {}
 
-    # logits = z @ W_OU + mlp_post @ W_outU + read_U[read_ids]   (fact 3 in forward)
+    # logits = z @ W_OU + mlp_post @ W_outU + read_U[read_rows]   (fact 3 in forward)
     z, mlp_post = rows(cache["z"]), rows(cache["mlp_post"])
     g_OU = z.T @ dlogits                                        # [head*d_head, d_vocab_out]
     g_outU = mlp_post.T @ dlogits                               # [d_mlp, d_vocab_out]
     dmlp_pre = dlogits @ cache["W_outU"].T                      # [batch*R, d_mlp], dmlp_post until masked:
     # mlp_post = ReLU(mlp_pre)
     dmlp_pre *= rows(cache["mlp_pre"]) > 0
-    # mlp_pre = z @ W_Oin + read_in[read_ids]
+    # mlp_pre = z @ W_Oin + read_in[read_rows]
     g_Oin = (dmlp_pre.T @ z).T                                  # [head*d_head, d_mlp] (~20% faster than z.T @ dmlp_pre)
     dz = dmlp_pre @ cache["W_Oin"].T                            # [batch*R, head*d_head]
     dz += dlogits @ cache["W_OU"].T
     dz = dz.reshape(batch, n_read, n_heads, d_head)
     # read_in and read_U rows: sum each example's gradient into the row it looked up
-    used = plan["read_used"]
     per_row = lambda d: lookup_backward(d.reshape(batch, n_read, -1).transpose(1, 0, 2),
-                                        plan["sum_by"][read], d_vocab).reshape(n_read_rows, -1)[used]
+                                        plan["sum_by"][read], d_vocab).reshape(d_vocab * n_read, -1)[used]
     dread_in, dread_U = per_row(dmlp_pre), per_row(dlogits)     # [used, d_mlp], [used, d_vocab_out]
     # The composed weights back to the model's own, by the chain rule through
     # W_Oin = W_O W_in, W_OU = W_O W_U, W_outU = W_out W_U, read_in = read_tab W_in + b_in
     # and read_U = (read_tab + b_out) W_U: small products, no batch dimension.
     W_O, W_in, W_out, W_U = params["W_O"].reshape(-1, d_model), params["W_in"], params["W_out"], params["W_U"]
-    used_tab = cache["read_tab"][used]                          # [used, d_model]
+    read_tab = cache["read_tab"]                                # [used, d_model]
     g["W_O"] = (g_Oin @ W_in.T + g_OU @ W_U.T).reshape(n_heads, d_head, d_model)
-    g["W_in"] = W_O.T @ g_Oin + used_tab.T @ dread_in
+    g["W_in"] = W_O.T @ g_Oin + read_tab.T @ dread_in
     g["b_in"] = dread_in.sum(0)
     g["W_out"] = g_outU @ W_U.T
-    g["W_U"] = W_O.T @ g_OU + W_out.T @ g_outU + (used_tab + params["b_out"]).T @ dread_U
+    g["W_U"] = W_O.T @ g_OU + W_out.T @ g_outU + (read_tab + params["b_out"]).T @ dread_U
     g["b_out"] = dread_U.sum(0) @ W_U.T
-    dread_tab = xp.zeros((n_read_rows, d_model), W_E.dtype)    # [vocab*R, d_model]
-    dread_tab[used] = dread_in @ W_in.T + dread_U @ W_U.T
+    dread_tab = dread_in @ W_in.T + dread_U @ W_U.T             # [used, d_model]
     # z = pattern @ v   (per head)
     dpattern = dz.transpose(0, 2, 1, 3) @ cache["v"].transpose(0, 2, 3, 1)   # [batch, head, R, pos]
     # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
     dscores = pattern * (dpattern - xp.einsum("...t,...t->...", dpattern, pattern)[..., None])   # [batch, head, R, pos]
 
-    # Back into the tables. attn_scores = qk_tab[:, read_ids, ids]: add each score's
+    # Back into the tables. attn_scores = qk_tab[:, read_rows, ids]: add each score's
     # gradient into its table entry (bincount sums the entries that share an index).
-    dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_read_rows * n_rows)
-    dqk_tab = dqk_tab.reshape(n_heads, n_read_rows, n_rows).astype(W_E.dtype)
+    dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_used * n_rows)
+    dqk_tab = dqk_tab.reshape(n_heads, n_used, n_rows).astype(W_E.dtype)
     # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
     q_tab, k_tab_T = cache["q_tab"], cache["k_tab_T"]
-    dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_read_rows, -1)        # [vocab*R, head*d_head]
+    dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_used, -1)             # [used, head*d_head]
     dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)                   # [head*d_head, vocab*pos]
     # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
     # weighted by its pattern there, summed into the table row the example looked up (as in
@@ -449,14 +451,16 @@ def backward(params, cache, dlogits):
     dv_tab = dv_tab.reshape(n_rows, -1)                         # [vocab*pos, head*d_head]
     # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
     per_head = lambda m: m.reshape(d_model, n_heads, d_head).transpose(1, 0, 2)  # [d_model, head*d_head] -> [head, d_model, d_head]
-    g["W_Q"] = per_head(cache["read_tab"].T @ dq_tab)
+    g["W_Q"] = per_head(read_tab.T @ dq_tab)
     g["W_K"] = per_head((dk_tab_T @ cache["resid_tab"]).T)
     g["W_V"] = per_head(cache["resid_tab"].T @ dv_tab)
     dread_tab += dq_tab @ heads_as_columns(params["W_Q"]).T
     dresid_tab = (heads_as_columns(params["W_K"]) @ dk_tab_T).T + dv_tab @ heads_as_columns(params["W_V"]).T
-    # resid_tab = W_E[token] + W_pos[pos], and read_tab the same at the readout positions
+    # resid_tab = W_E[token] + W_pos[pos], and read_tab the same at the readout rows in use
+    dread_all = xp.zeros((d_vocab * n_read, d_model), W_E.dtype)
+    dread_all[used] = dread_tab
     dresid_tab = dresid_tab.reshape(d_vocab, n_pos, d_model)
-    dresid_tab[:, read] += dread_tab.reshape(d_vocab, n_read, d_model)
+    dresid_tab[:, read] += dread_all.reshape(d_vocab, n_read, d_model)
     g["W_E"] = dresid_tab.sum(1)
     g["W_pos"] = xp.zeros_like(W_pos)
     g["W_pos"][:n_pos] = dresid_tab.sum(0)
