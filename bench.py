@@ -38,20 +38,21 @@ def matmul_gflops(dtype="float32"):
 
 def epoch_gflop(cfg, data, plan):
     """Floating-point operations of one full-batch epoch as minigrok computes it (matmuls
-    only: forward, backward, and the (token, position) tables), in GFLOP. `plan` is the
-    training set's index_plan: it says which positions need one-hot sums."""
+    only: forward, backward, the (token, position) tables and the composed weights), in
+    GFLOP. `plan` is the training set's index_plan: it says which positions need one-hot
+    sums and how many readout rows are in use."""
     B, T = data.train[0].shape
     varying = lambda sum_by: sum(not isinstance(by, int) for by in sum_by)   # positions whose token varies
     R, V, Vo = data.n_read, data.d_vocab, data.d_vocab_out
     d, H, dh, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
-    U, Ur = V * T, V * R
-    rows = B * R
-    per_row = d * d + 2 * d * m + d * Vo                      # W_O, W_in, W_out, W_U
-    dense = 3 * 2 * rows * per_row                            # forward + two backward products each
+    U, used = V * T, len(plan["read_used"])                   # rows of the key/value and the query tables
+    per_row = d * m + m * Vo + d * Vo                         # z @ W_Oin, mlp_post @ W_outU, z @ W_OU
+    dense = 3 * 2 * B * R * per_row                           # forward + two backward products each
     attention = 2 * B * H * R * T * dh * 3                    # z, dpattern, dv
-    tables = 2 * (3 * 3 * U * d * d + 3 * H * Ur * U * dh)    # q/k/v tables and QK table, fwd + bwd
-    lookups = 2 * V * B * (varying(plan["sum_by"]) * H * dh + varying(plan["sum_by"][T - R:]) * d)   # one-hot matmuls: dv_tab, dread_tab
-    return (dense + attention + tables + lookups) / 1e9
+    tables = 2 * (6 * U * d * d + 3 * used * d * d + 3 * H * used * U * dh)   # k/v, q tables and QK table, fwd + bwd
+    composed = 2 * 3 * (d * d * m + d * d * Vo + m * d * Vo + used * d * (m + Vo))   # W_O W_in etc., read_in/U, and back
+    lookups = 2 * V * B * (varying(plan["sum_by"]) * H * dh + varying(plan["sum_by"][T - R:]) * (m + Vo))   # one-hot matmuls
+    return (dense + attention + tables + composed + lookups) / 1e9
 
 
 def time_config(name, cfg, epochs, warmup):
