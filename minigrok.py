@@ -267,9 +267,10 @@ def index_plan(tokens, n_read, params):
 #   resid_post  [batch, R, d_model]         resid_mid + mlp_post @ W_out + b_out
 # (attn_out, resid_mid and resid_post only with full_cache: training never forms them, see
 # forward), and, for backward, the (token, position) tables described in forward: resid_tab
-# [vocab*pos, d_model], read_tab [vocab*R, d_model], q_tab [vocab*R, head, d_head],
-# k_tab_T [head, d_head, vocab*pos] (the key table, transposed), the composed weights
-# W_Oin, W_OU, W_outU, and the index plan.
+# [vocab*pos, d_model], read_tab [used, d_model] (the rows read at the readout: all
+# vocab*R, or R when every example has the same readout tokens), q_tab [used, head,
+# d_head], k_tab_T [head, d_head, vocab*pos] (the key table, transposed), the composed
+# weights W_Oin, W_OU, W_outU, and the index plan.
 def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
     """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
     positions, and the cache above. Training passes full_cache=False to skip q, k and
@@ -286,7 +287,8 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
        positions only. Keys and values are still needed at every position.
     2. The residual stream entering the layer is W_E[token] + W_pos[pos]: it depends only
        on the (token, position) pair. So q, k and v are computed once per pair, in tables
-       of d_vocab * pos rows, and each example looks its rows up. Attention scores too:
+       of d_vocab * pos rows (queries: only the pairs that occur at the readout), and
+       each example looks its rows up. Attention scores too:
        the score of a query row and a key row is an entry of the table q_tab @ k_tab.T,
        which is the QK circuit W_E W_Q W_K^T W_E^T (plus position terms) of the papers.
     3. The residual stream is a sum, and after attention only W_in (the MLP) and W_U (the
@@ -349,22 +351,23 @@ def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
     read_in = read_tab @ W_in + params["b_in"]                  # [used, d_mlp]
     read_U = (read_tab + params["b_out"]) @ W_U                 # [used, d_vocab_out]
     z_rows = rows(z)                                            # [batch*R, head*d_head]
-    mlp_pre = z_rows @ W_Oin                                    # [batch*R, d_mlp]
-    unrows(mlp_pre)[...] += read_in[read_rows]
-    mlp_post = xp.maximum(mlp_pre, 0)                           # [batch*R, d_mlp]
+    mlp_pre = unrows(z_rows @ W_Oin)                            # [batch, R, d_mlp]
+    mlp_pre += read_in[read_rows]                               # (in place: no second large array)
+    mlp_post = xp.maximum(rows(mlp_pre), 0)                     # [batch*R, d_mlp]
     logits = mlp_post @ W_outU                                  # [batch*R, d_vocab_out]
     logits += z_rows @ W_OU
-    unrows(logits)[...] += read_U[read_rows]
+    logits = unrows(logits)                                     # [batch, R, d_vocab_out]
+    logits += read_U[read_rows]
 
     if full_cache:                                              # the residual stream itself, for analysis
         attn_out = z_rows @ W_O
         resid_mid = rows(unrows(attn_out) + read_tab[read_rows])
         resid_post = resid_mid + mlp_post @ W_out + params["b_out"]
         cache.update(attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), resid_post=unrows(resid_post))
-    cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z, mlp_pre=unrows(mlp_pre),
+    cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z, mlp_pre=mlp_pre,
                  mlp_post=unrows(mlp_post), W_Oin=W_Oin, W_OU=W_OU, W_outU=W_outU, plan=plan,
                  resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab_T=k_tab_T)
-    return unrows(logits), cache
+    return logits, cache
 
 
 def lookup_backward(d, sum_by, d_vocab):
