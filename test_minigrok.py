@@ -157,7 +157,7 @@ def test_every_gradient_matches_central_differences(layout):
 
 @pytest.mark.parametrize("layout", ["add", "sort"])
 def test_every_gradient_equals_the_plain_backward(layout):
-    """The specialised backward (tables, readout rows, one-hot sums, folded biases) against
+    """The specialised backward (tables, readout rows, one-hot sums, composed weights) against
     the textbook backward of the plain model: equal to float64 rounding."""
     params, tokens, n_read, d_out = tiny_params(layout, seed=5)
     tokens = np.concatenate([tokens] * 40)                # many examples share each table row
