@@ -409,7 +409,7 @@ def backward(params, cache, dlogits):
     # mlp_pre = z @ W_Oin + read_in[read_rows]
     g_Oin = (dmlp_pre.T @ z).T                                  # [head*d_head, d_mlp] (~20% faster than z.T @ dmlp_pre)
     dz = dmlp_pre @ cache["W_Oin"].T                            # [batch*R, head*d_head]
-    dz += dlogits @ cache["W_OU"].T
+    dz += dlogits @ cache["W_OU"].T                             # (z reaches the logits both ways)
     dz = dz.reshape(batch, n_read, n_heads, d_head)
     # read_in and read_U rows: sum each example's gradient into the row it looked up
     per_row = lambda d: lookup_backward(d.reshape(batch, n_read, -1).transpose(1, 0, 2),
