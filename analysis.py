@@ -119,9 +119,9 @@ def run_all_pairs(params, p):
     """Logits [p, p, p], attention from '=' to each position [p, p, head, pos], and
     pre-ReLU neuron activations [p, p, d_mlp], for every input (a, b)."""
     logits, cache = mg.forward(params, all_pairs(p), 1)
-    pattern = cache["pattern"][:, :, 0, :]                                     # [p*p, head, pos]
+    pattern = cache["pattern"][:, :, -1, :]                                    # [p*p, head, pos]: the '=' query
     return (logits[:, 0].reshape(p, p, -1), pattern.reshape(p, p, *pattern.shape[1:]),
-            cache["mlp_pre"][:, 0].reshape(p, p, -1))
+            cache["mlp_pre"][:, -1].reshape(p, p, -1))
 
 
 def position_symmetry(params, p):
@@ -502,13 +502,13 @@ def permutation_similarity(params, numbers, n, task="max"):
     tokens = orderings(numbers, n, task)
     n_read = 5 if task == "sort" else 1
     _, cache = mg.forward(params, tokens, n_read)
-    return cosine_matrix(cache["mlp_pre"].reshape(len(tokens), -1))
+    return cosine_matrix(cache["mlp_pre"][:, -n_read:].reshape(len(tokens), -1))
 
 
 def head_picks_max(params, tokens):
     """Per head, the fraction of inputs on which the largest attention from CLS falls on a
     position holding the maximum."""
-    _, cache = mg.forward(params, tokens, 1, full_cache=False)
+    _, cache = mg.forward(params, tokens, 1)
     top = cache["pattern"][:, :, -1, :5].argmax(-1)                             # [batch, head]
     values = np.take_along_axis(tokens[:, :5], top, 1)
     return (values == tokens[:, :5].max(1, keepdims=True)).mean(0)
@@ -586,7 +586,7 @@ def ov_copy_accuracy(params, tokens, targets, n, alpha=0.0):
     fraction alpha of the runner-up's value vector mixed in; and accuracy per output value."""
     top, second = argmax_and_runner_up(tokens)
     pattern = forced_pattern(tokens, params["W_Q"].shape[0], top, second, alpha)
-    logits, _ = mg.forward(params, tokens, 1, full_cache=False, pattern=pattern)
+    logits, _ = mg.forward(params, tokens, 1, pattern=pattern)
     hit = logits[:, 0].argmax(-1) == targets[:, 0]
     per_value = np.array([hit[targets[:, 0] == v].mean() if (targets[:, 0] == v).any() else np.nan
                           for v in range(n)])
@@ -604,7 +604,7 @@ def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
     scores = scores / np.sqrt(q_cls.shape[-1])
     pattern = np.exp(scores - scores.max(-1, keepdims=True))
     pattern = (pattern / pattern.sum(-1, keepdims=True))[:, :, None, :].astype(np.float32)
-    logits, _ = mg.forward(params, tokens, 1, full_cache=False, pattern=pattern)
+    logits, _ = mg.forward(params, tokens, 1, pattern=pattern)
     return float((logits[:, 0].argmax(-1) == targets[:, 0]).mean())
 
 
@@ -647,7 +647,7 @@ def invariance(params, cfg, out_dir, found, step=0):
     plot_matrix(sim, f"Cosine similarity of pre-ReLU activations\nfor every pair of the 120 orderings of {example.tolist()}",
                 f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering")
     n_read = 5 if cfg.task == "sort" else 1
-    pattern = mg.forward(params, orderings(example, n, cfg.task), n_read)[1]["pattern"][:, :, step, :5]
+    pattern = mg.forward(params, orderings(example, n, cfg.task), n_read)[1]["pattern"][:, :, step - n_read, :5]
     fig, axes = plt.subplots(1, H, figsize=(3 * H + 1, 4.2), squeeze=False)
     for h, ax in enumerate(axes[0]):
         im = ax.imshow(pattern[:, h], aspect="auto", cmap="viridis", vmin=0, vmax=1)
@@ -752,7 +752,7 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     fig.savefig(f"{out_dir}/ov_robustness.png", dpi=100)
     plt.close(fig)
 
-    model_acc = float((mg.forward(params, test_tokens, 1, full_cache=False)[0][:, 0].argmax(-1) == test_targets[:, 0]).mean())
+    model_acc = float((mg.forward(params, test_tokens, 1)[0][:, 0].argmax(-1) == test_targets[:, 0]).mean())
     found["model_test_accuracy"] = model_acc
     found["engineered_test_accuracy"] = engineered_max_accuracy(params, test_tokens, test_targets, n, km, kc)
     found["balanced_accuracy"] = history["balanced_acc"][-1]
@@ -807,15 +807,15 @@ def rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, alpha=0
     for s in range(n_read):
         pattern[rows, :, s, pos[:, target_rank[s]]] += 1 - alpha
         pattern[rows, :, s, pos[:, other_rank[s]]] += alpha
-    logits, _ = mg.forward(params, tokens, n_read, full_cache=False, pattern=pattern)
+    logits, _ = mg.forward(params, tokens, n_read, pattern=pattern)
     return float((logits.argmax(-1) == targets).mean())
 
 
 def attention_rank(params, tokens, n_read):
     """[step, head, rank]: the fraction of inputs on which a head's largest attention over
     the five inputs, at each readout step, lands on the input of each rank (0 = smallest)."""
-    _, cache = mg.forward(params, tokens, n_read, full_cache=False)
-    top = cache["pattern"][:, :, :, :5].argmax(-1)                              # [batch, head, R]
+    _, cache = mg.forward(params, tokens, n_read)
+    top = cache["pattern"][:, :, -n_read:, :5].argmax(-1)                       # [batch, head, R]
     rank = np.argsort(positions_by_rank(tokens[:, :5]), axis=1)                 # rank of each position
     rank_of_top = np.take_along_axis(rank, top.reshape(len(tokens), -1), 1).reshape(top.shape)
     return np.stack([(rank_of_top == r).mean(0) for r in range(5)], -1).transpose(1, 0, 2)
@@ -832,7 +832,7 @@ def previous_token_intervention(params, tokens, targets):
     for s in range(1, 4):
         moved = tokens.copy()
         moved[:, 5 + s] = targets[:, s]
-        pred = mg.forward(params, moved, 5, full_cache=False)[0][:, s].argmax(-1)
+        pred = mg.forward(params, moved, 5)[0][:, s].argmax(-1)
         out[f"y{s + 1}"] = {"predicts_position_target": float((pred == targets[:, s]).mean()),
                             "predicts_successor": float((pred == targets[:, s + 1]).mean())}
     return out
@@ -917,7 +917,7 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
         found["previous_token_intervention"] = previous_token_intervention(params, tokens, targets)
-        pat = mg.forward(params, tokens, 5, full_cache=False)[1]["pattern"]          # [batch, head, 5, 10]
+        pat = mg.forward(params, tokens, 5)[1]["pattern"][:, :, -5:]   # [batch, head, 5, 10]
         found["attention_on_inputs_mean"] = float(pat[:, :, 1:, :5].sum(-1).mean())
         found["attention_on_output_positions_mean"] = float(pat[:, :, 1:, 6:].sum(-1).mean())
         scores = scores_by_position(params, n, n, 5)

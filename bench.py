@@ -1,10 +1,10 @@
 """Speed measurements for minigrok (`make bench`), and the sweep that chose the defaults.
 
-    python bench.py time     # ms per epoch, GFLOP/s, this machine's matmul rate, ratio to the floor
+    python bench.py time     # ms per epoch of both engines, GFLOP/s, matmul rate, ratio to the floor
     python bench.py sweep    # epochs and seconds to grok modular addition, per setting and seed
 
 Timings are medians over many epochs after a warm-up; the machine is shared, so compare
-numbers from one session only. Builds on minigrok.py; reads nothing else.
+numbers from one session only. Builds on minigrok.py and fast.py; reads nothing else.
 """
 import argparse
 import json
@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+import fast
 import minigrok as mg
 import tasks
 
@@ -56,20 +57,24 @@ def epoch_gflop(cfg, data, plan):
 
 
 def time_config(name, cfg, epochs, warmup):
+    """Median ms of a full-batch epoch with cfg's engine; for the fast engine also the
+    FLOP count of its computation and the rate it achieves."""
     data = tasks.make_data(cfg)
     params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
     opt = mg.adamw_init(params)
     tokens, targets = (mg.xp.asarray(a) for a in data.train)
-    plan = mg.index_plan(tokens, data.n_read, params)   # full batch, made once as train() does
+    plan = fast.index_plan(tokens, data.n_read, params) if cfg.engine == "fast" else None   # once, as train() does
     epoch = [0]
 
     def step():
         mg.train_epoch(params, opt, tokens, targets, cfg, epoch[0], data.n_read, plan)
         epoch[0] += 1
     ms = median_ms(step, epochs, warmup)
-    gflop = epoch_gflop(cfg, data, plan)
-    return dict(config=name, n_train=len(tokens), ms_per_epoch=round(ms, 2),
-                gflop_per_epoch=round(gflop, 3), achieved_gflops=round(gflop / ms * 1e3, 1))
+    row = dict(config=name, engine=cfg.engine, n_train=len(tokens), ms_per_epoch=round(ms, 2))
+    if plan is not None:
+        gflop = epoch_gflop(cfg, data, plan)
+        row.update(gflop_per_epoch=round(gflop, 3), achieved_gflops=round(gflop / ms * 1e3, 1))
+    return row
 
 
 def cmd_time(args):
@@ -77,11 +82,15 @@ def cmd_time(args):
     rate = matmul_gflops()
     print(f"matmul float32 [3830,128]@[128,512]: {rate:.0f} GFLOP/s")
     rows = []
-    for name, overrides in (("nanda", mg.PRESETS["nanda"]), ("default", {})):
-        cfg = mg.Config(**{**mg.TASK_DEFAULTS["add"], **overrides})
-        r = time_config(name, cfg, args.epochs, args.warmup)
-        r["floor_ms"] = round(r["gflop_per_epoch"] / rate * 1e3, 2)
-        r["ratio_to_floor"] = round(r["ms_per_epoch"] / r["floor_ms"], 2)
+    # the textbook engine is slower: fewer epochs are timed
+    runs = (("nanda", mg.PRESETS["nanda"], "fast", args.epochs), ("nanda", mg.PRESETS["nanda"], "plain", args.epochs // 5),
+            ("default", {}, "fast", args.epochs))
+    for name, overrides, engine, epochs in runs:
+        cfg = mg.Config(**{**mg.TASK_DEFAULTS["add"], **overrides, "engine": engine})
+        r = time_config(name, cfg, epochs, min(args.warmup, epochs))
+        if "gflop_per_epoch" in r:
+            r["floor_ms"] = round(r["gflop_per_epoch"] / rate * 1e3, 2)
+            r["ratio_to_floor"] = round(r["ms_per_epoch"] / r["floor_ms"], 2)
         rows.append(r)
         print(json.dumps(r))
     return rows

@@ -7,13 +7,18 @@ learned position embeddings, one multi-head attention layer, a ReLU MLP, an unem
 no LayerNorm. The forward pass, the backward pass (written out by hand, no autograd) and
 AdamW are all in this file, on NumPy, or on CuPy when a GPU works (`--device`).
 
+The model below is the textbook one: every position computed, each `*_backward` right
+below its `*_forward`, one line per equation. Training uses by default the fast engine in
+fast.py, which computes the same logits and gradients (to float rounding; the tests check
+it) with a fraction of the work; `--engine plain` trains with the model below instead.
+
 Weights live in one flat dict under TransformerLens's names and right-multiply shapes, so
 analysis reads a circuit such as W_E @ W_V @ W_O @ W_in straight off a checkpoint. The
 gradients, the AdamW moments and the checkpoint use the same keys. tasks.py makes the
 data; load() hands a trained checkpoint to analysis code.
 
-Reading order: the model (init_params, forward, backward), the loss, AdamW, then training,
-checkpoints and the command line.
+Reading order: the model (embed, attention, mlp, unembed; forward, backward), the loss,
+AdamW, then the config, training, checkpoints and the command line.
 """
 import argparse
 import dataclasses
@@ -28,146 +33,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import fast
 import tasks
 
 xp = np   # the array module, NumPy or CuPy: chosen once, by use_device()
 
 
-# ============================================================================ config
-@dataclass(frozen=True)
-class Config:
-    task: str = "add"
-    # data
-    p: int = 113                 # add: the modulus
-    n: int = 100                 # max/median/sort: numbers are 0 .. n-1
-    frac_train: float = 0.3      # add: fraction of the p*p pairs used for training
-    n_train: int = 0             # training examples (add: overrides frac_train when > 0)
-    n_test: int = 0              # max/median/sort: test examples
-    augment: bool = False        # max/median/sort: add tuples for every answer value
-    data_seed: int = 598
-    # model (Nanda et al.'s sizes by default)
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
-    # optimisation
-    lr: float = 1e-3
-    weight_decay: float = 1.0
-    beta1: float = 0.9
-    beta2: float = 0.98
-    epochs: int = 3000
-    batch_size: int = 0          # 0: full batch
-    seed: int = 0                # weight init and minibatch order
-    dtype: str = "float32"
-    # bookkeeping: none of these changes the weights
-    eval_every: int = 10
-    save_every: int = 1000
-    snapshot_every: int = 0      # keep a copy of the weights every K epochs (0: never)
+# ============================================================================ the model
+# Dimensions: batch, pos, d_model, head, d_head, d_mlp, d_vocab (input tokens) and
+# d_vocab_out (output classes). Weights right-multiply: x @ W, so W_E is [d_vocab, d_model]
+# and W_Q is [head, d_model, d_head], as in TransformerLens.
+#
+# The cache: every activation of forward() at every position, named after the
+# TransformerLens hook that holds it (TL_HOOKS below), with TransformerLens's shapes:
+#   resid_pre   [batch, pos, d_model]         W_E[tokens] + W_pos[pos]
+#   q, k, v     [batch, pos, head, d_head]    resid_pre @ W_Q, W_K, W_V (per head)
+#   attn_scores [batch, head, pos_q, pos_k]   q.k / sqrt(d_head), -inf where pos_k > pos_q
+#   pattern     [batch, head, pos_q, pos_k]   softmax of attn_scores over pos_k
+#   z           [batch, pos, head, d_head]    pattern @ v
+#   attn_out    [batch, pos, d_model]         z @ W_O, summed over heads
+#   resid_mid   [batch, pos, d_model]         resid_pre + attn_out
+#   mlp_pre     [batch, pos, d_mlp]           resid_mid @ W_in + b_in
+#   mlp_post    [batch, pos, d_mlp]           ReLU(mlp_pre)
+#   mlp_out     [batch, pos, d_model]         mlp_post @ W_out + b_out
+#   resid_post  [batch, pos, d_model]         resid_mid + mlp_out; logits = resid_post @ W_U
+TL_HOOKS = {"resid_pre": "blocks.0.hook_resid_pre", "q": "blocks.0.attn.hook_q", "k": "blocks.0.attn.hook_k",
+            "v": "blocks.0.attn.hook_v", "attn_scores": "blocks.0.attn.hook_attn_scores",
+            "pattern": "blocks.0.attn.hook_pattern", "z": "blocks.0.attn.hook_z",
+            "attn_out": "blocks.0.hook_attn_out", "resid_mid": "blocks.0.hook_resid_mid",
+            "mlp_pre": "blocks.0.mlp.hook_pre", "mlp_post": "blocks.0.mlp.hook_post",
+            "mlp_out": "blocks.0.hook_mlp_out", "resid_post": "blocks.0.hook_resid_post"}
 
 
-# Each task's defaults, over the Config defaults above (which are Nanda et al.'s model and
-# optimiser); and the preset that is Nanda et al.'s addition run. The addition defaults
-# come from the sweep in bench.py, reported with the others in README.md.
-TASK_DEFAULTS = {
-    "add": dict(frac_train=0.3, lr=5e-3, weight_decay=2.0, epochs=1500, eval_every=20, snapshot_every=50),
-    "max": dict(n_train=20000, n_test=5000, epochs=100, batch_size=1000, lr=1e-3,
-                weight_decay=0.1, eval_every=10, save_every=100),
-    "median": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
-                   weight_decay=0.1, eval_every=10, save_every=100),
-    "sort": dict(n_train=20000, n_test=5000, epochs=150, batch_size=1000, lr=1e-3,
-                 weight_decay=0.1, eval_every=25, save_every=100),
-}
-PRESETS = {
-    "nanda": dict(p=113, frac_train=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512,
-                  lr=1e-3, weight_decay=1.0, epochs=25000, eval_every=100),
-}
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line on stderr and exit code 2."""
-
-
-def check_config(cfg):
-    """Raise UsageError with what is wrong and what is allowed."""
-    def need(ok, msg):
-        if not ok:
-            raise UsageError(msg)
-    need(cfg.task in tasks.TASKS, f"unknown task {cfg.task!r}; choose one of {', '.join(tasks.TASKS)}")
-    need(cfg.p >= 2, f"--p must be an integer >= 2, got {cfg.p}")
-    need(cfg.n >= 2, f"--n must be an integer >= 2, got {cfg.n}")
-    need(0 < cfg.frac_train < 1, f"--frac-train must be between 0 and 1 (exclusive), got {cfg.frac_train}")
-    for name in ("d_model", "n_heads", "d_head", "d_mlp", "epochs", "eval_every", "save_every"):
-        need(getattr(cfg, name) > 0, f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    for name in ("n_train", "n_test", "batch_size", "snapshot_every"):
-        need(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
-    need(cfg.n_heads * cfg.d_head == cfg.d_model,
-         f"--n-heads ({cfg.n_heads}) times --d-head ({cfg.d_head}) must equal --d-model ({cfg.d_model})")
-    need(cfg.lr > 0, f"--lr must be positive, got {cfg.lr}")
-    need(cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}")
-    need(0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)")
-    need(cfg.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {cfg.dtype!r}")
-    total = tasks.n_examples(cfg)
-    if cfg.task == "add":
-        n_train = cfg.n_train or int(cfg.frac_train * total)
-        need(1 <= n_train < total, f"--n-train must be between 1 and {total - 1} (p*p - 1 for p={cfg.p}), got {n_train}")
-    else:
-        need(cfg.n_train > 0 and cfg.n_test > 0, "--n-train and --n-test must be positive for max, median and sort")
-        need(cfg.n_train + cfg.n_test <= total // 2,
-             f"--n-train + --n-test must be at most {total // 2} (half of the n^5 tuples for n={cfg.n}), "
-             f"got {cfg.n_train + cfg.n_test}")
-
-
-# ============================================================================ backend
-def keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
-
-    NumPy allocates a fresh array for every intermediate, and a training step makes dozens
-    of megabyte-sized ones. By default glibc hands large blocks back to the kernel when
-    they are freed, so the next step pays a page fault for every 4 KiB it touches again:
-    that made an epoch of the default run almost twice as slow. With blocks up to 32 MiB
-    served from the heap and the heap never trimmed, the same memory is reused each step.
-    Linux/glibc only; elsewhere nothing changes."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)
-    libc.mallopt(M_TRIM_THRESHOLD, 2**30)
-
-
-def use_device(device):
-    """Choose the array module once: CuPy on a working GPU, else NumPy.
-    'auto' falls back to NumPy with one line on stderr; 'gpu' without a GPU is an error."""
-    global xp
-    if device == "cpu":
-        xp = np
-        keep_freed_memory()
-        return "cpu"
-    try:
-        import cupy
-        ok = cupy.is_available()
-        why = "cupy finds no CUDA device"
-    except Exception as e:          # not installed, or no CUDA libraries
-        ok, why = False, f"cupy cannot be used ({type(e).__name__})"
-    if ok:
-        xp = cupy
-        return "gpu"
-    if device == "gpu":
-        raise UsageError(f"--device gpu needs a working CUDA GPU, but {why}; use --device cpu or auto")
-    print(f"minigrok: no working GPU ({why}); using NumPy on the CPU", file=sys.stderr)
-    xp = np
-    keep_freed_memory()
-    return "cpu"
-
-
-def to_numpy(a):
-    """Arrays go back to NumPy only at the edges: checkpoints, printing, plotting."""
-    return a if isinstance(a, np.ndarray) else a.get()
-
-
-# ============================================================================ model
 def init_params(cfg, d_vocab, d_vocab_out, n_ctx):
     """N(0,1)/sqrt(d_model) for every matrix except W_U (N(0,1)/sqrt(d_vocab)); biases zero."""
     rng = np.random.default_rng(cfg.seed)
@@ -184,290 +81,131 @@ def init_params(cfg, d_vocab, d_vocab_out, n_ctx):
     return {k: xp.asarray(v, dtype=cfg.dtype) for k, v in params.items()}
 
 
-def heads_as_columns(W):
-    """[head, d_model, d_head] -> [d_model, head*d_head]: all heads in one matrix product."""
-    return W.transpose(1, 0, 2).reshape(W.shape[1], -1)
+def einsum(spec, a, b):
+    """xp.einsum that lets BLAS do the contraction (optimize=True: ~3x faster on the CPU)."""
+    return xp.einsum(spec, a, b, optimize=True)
 
 
-def causal_mask(n_pos, n_read):
-    """[read, pos], True where the key comes after the query (the query at readout row r
-    sits at position n_pos - n_read + r)."""
-    query_pos = xp.arange(n_pos - n_read, n_pos)
-    return xp.arange(n_pos)[None, :] > query_pos[:, None]
+def embed_forward(params, tokens):
+    """tokens [batch, pos] -> resid_pre [batch, pos, d_model]"""
+    return params["W_E"][tokens] + params["W_pos"][:tokens.shape[1]]
 
 
-def softmax_over_keys(scores):
-    """Softmax over the last axis, the key positions, which is short (3 for addition).
-    The max and the sum are taken one key position at a time, over whole slices: NumPy's
-    own reductions over a short last axis loop row by row, ~20x slower here."""
-    top = scores[..., 0]
-    for t in range(1, scores.shape[-1]):
-        top = xp.maximum(top, scores[..., t])
-    e = xp.exp(scores - top[..., None])
-    e /= xp.einsum("...t->...", e)[..., None]
-    return e
+def embed_backward(dresid_pre, tokens, params):
+    """dresid_pre [batch, pos, d_model] -> gradients of W_E and W_pos."""
+    # resid_pre = W_E[tokens] + W_pos: each row's gradient goes back to the row it was read from
+    one_hot = (tokens[..., None] == xp.arange(params["W_E"].shape[0])).astype(dresid_pre.dtype)   # [batch, pos, d_vocab]
+    dW_pos = xp.zeros_like(params["W_pos"])
+    dW_pos[:tokens.shape[1]] = dresid_pre.sum(0)
+    return {"W_E": einsum("bpv,bpd->vd", one_hot, dresid_pre), "W_pos": dW_pos}
 
 
-def one_hot(col, d_vocab, dtype):
-    """[vocab, batch] with a 1 at (col[b], b): the matrix that sums each example's row into
-    the row of its token. A matmul with it is what BLAS is fast at (np.add.at, the obvious
-    way to sum rows by index, is ~10x slower)."""
-    out = xp.zeros((d_vocab, len(col)), dtype)
-    out[col, xp.arange(len(col))] = 1
-    return out
+def attention_forward(params, resid_pre, pattern=None):
+    """resid_pre [batch, pos, d_model] -> attn_out [batch, pos, d_model], and the cache.
+    `pattern` [batch, head, R, pos], for analysis only, imposes the attention pattern of the
+    last R query positions (an intervention: the model runs on from it)."""
+    n_pos, d_head = resid_pre.shape[1], params["W_Q"].shape[2]
+    q = einsum("bpd,hde->bphe", resid_pre, params["W_Q"])                # [batch, pos, head, d_head]
+    k = einsum("bpd,hde->bphe", resid_pre, params["W_K"])                # [batch, pos, head, d_head]
+    v = einsum("bpd,hde->bphe", resid_pre, params["W_V"])                # [batch, pos, head, d_head]
+    attn_scores = einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(d_head)    # [batch, head, pos_q, pos_k]
+    future = xp.triu(xp.ones((n_pos, n_pos), dtype=bool), 1)             # [pos_q, pos_k]: the key comes later
+    attn_scores = xp.where(future, -xp.inf, attn_scores)
+    own = xp.exp(attn_scores - attn_scores.max(-1, keepdims=True))
+    own /= own.sum(-1, keepdims=True)                                    # softmax over pos_k
+    if pattern is not None:
+        own[:, :, n_pos - pattern.shape[2]:] = pattern
+    pattern = own                                                        # [batch, head, pos_q, pos_k]
+    z = einsum("bhqk,bkhe->bqhe", pattern, v)                            # [batch, pos, head, d_head]
+    attn_out = einsum("bqhe,hed->bqd", z, params["W_O"])                 # [batch, pos, d_model]
+    return attn_out, dict(q=q, k=k, v=v, attn_scores=attn_scores, pattern=pattern, z=z, attn_out=attn_out)
 
 
-def same_token(col):
-    """True where every example has the same token at this position (=, CLS, SEP): its
-    table row's gradient is then a plain sum, no one-hot matrix needed."""
-    return bool((col == col[0]).all())
+def attention_backward(dattn_out, cache, params):
+    """dattn_out [batch, pos, d_model] -> dresid_pre [batch, pos, d_model] and the
+    gradients of W_Q, W_K, W_V, W_O."""
+    q, k, v, pattern, z = (cache[n] for n in ("q", "k", "v", "pattern", "z"))
+    d_head = q.shape[-1]
+    # attn_out = z @ W_O, summed over heads
+    dW_O = einsum("bqhe,bqd->hed", z, dattn_out)                         # [head, d_head, d_model]
+    dz = einsum("bqd,hed->bqhe", dattn_out, params["W_O"])               # [batch, pos, head, d_head]
+    # z = pattern @ v
+    dpattern = einsum("bqhe,bkhe->bhqk", dz, v)                          # [batch, head, pos_q, pos_k]
+    dv = einsum("bhqk,bqhe->bkhe", pattern, dz)                          # [batch, pos, head, d_head]
+    # pattern = softmax(attn_scores): masked entries have pattern 0, so they get no gradient
+    dattn_scores = pattern * (dpattern - (pattern * dpattern).sum(-1, keepdims=True))
+    # attn_scores = q.k / sqrt(d_head)
+    dq = einsum("bhqk,bkhe->bqhe", dattn_scores, k) / math.sqrt(d_head)  # [batch, pos, head, d_head]
+    dk = einsum("bhqk,bqhe->bkhe", dattn_scores, q) / math.sqrt(d_head)  # [batch, pos, head, d_head]
+    # q, k, v = resid_pre @ W_Q, W_K, W_V: resid_pre feeds all three
+    resid_pre, grads, dresid_pre = cache["resid_pre"], {"W_O": dW_O}, 0
+    for name, d in (("W_Q", dq), ("W_K", dk), ("W_V", dv)):
+        grads[name] = einsum("bpd,bphe->hde", resid_pre, d)              # [head, d_model, d_head]
+        dresid_pre = dresid_pre + einsum("bphe,hde->bpd", d, params[name])   # [batch, pos, d_model]
+    return dresid_pre, grads
 
 
-def index_plan(tokens, n_read, params):
-    """What forward and backward need from the tokens alone, not from the weights:
-    - ids [batch, pos]: each example's rows in the (token, position) tables;
-    - read_used: the rows of those tables that the readout positions look up (for their
-      queries and their own residual stream), numbered token*R + r: all d_vocab*R of them,
-      or only the R that every example shares when the readout tokens are fixed (addition's
-      '=': one row, not d_vocab); read_rows [batch, R], or [1, R] to broadcast: each
-      example's rows among read_used;
-    - pair [batch, R, pos]: each attention score's place in a head's QK table, and entry
-      [batch, head, R, pos]: its place in the stack of all heads' tables;
-    - sum_by: for each position, how to sum gradients back into table rows (the one token
-      every example has there, or the one-hot matrix of the tokens).
-    Full-batch training sees the same tokens every epoch, so train_epoch is given this
-    once per run instead of making it every step."""
-    batch, n_pos = tokens.shape
-    d_vocab, n_heads, dtype = params["W_E"].shape[0], params["W_Q"].shape[0], params["W_E"].dtype
-    ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos]: row token*n_pos + pos
-    sum_by = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in tokens.T]
-    read_ids = tokens[:, n_pos - n_read:] * n_read + xp.arange(n_read)   # [batch, R]: row token*R + r
-    if all(isinstance(by, int) for by in sum_by[n_pos - n_read:]):       # fixed readout tokens
-        read_used, read_rows = read_ids[0], xp.arange(n_read)[None]
-    else:
-        read_used, read_rows = xp.arange(d_vocab * n_read), read_ids
-    pair = read_rows[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]  # [batch, R, pos]
-    table_size = len(read_used) * (d_vocab * n_pos)             # entries in one head's QK table
-    entry = pair[:, None] + (xp.arange(n_heads) * table_size)[:, None, None]   # [batch, head, R, pos]
-    return {"ids": ids, "read_used": read_used, "read_rows": read_rows, "pair": pair, "entry": entry,
-            "sum_by": sum_by}
+def mlp_forward(params, resid_mid):
+    """resid_mid [batch, pos, d_model] -> mlp_out [batch, pos, d_model], and the cache."""
+    mlp_pre = resid_mid @ params["W_in"] + params["b_in"]                # [batch, pos, d_mlp]
+    mlp_post = xp.maximum(mlp_pre, 0)                                    # [batch, pos, d_mlp]
+    mlp_out = mlp_post @ params["W_out"] + params["b_out"]               # [batch, pos, d_model]
+    return mlp_out, dict(mlp_pre=mlp_pre, mlp_post=mlp_post, mlp_out=mlp_out)
 
 
-# The forward cache, keyed after TransformerLens hooks. Shapes, with R = n_read:
-#   resid_pre   [batch, pos, d_model]       W_E[token] + W_pos[pos]
-#   q           [batch, R, head, d_head]    queries, at the readout positions only
-#   k, v        [batch, pos, head, d_head]  keys and values, at every position
-#   attn_scores [batch, head, R, pos]       q.k / sqrt(d_head), -inf where masked
-#   pattern     [batch, head, R, pos]       softmax of attn_scores over pos
-#   z           [batch, R, head, d_head]    pattern-weighted values
-#   attn_out    [batch, R, d_model]         z @ W_O, summed over heads
-#   resid_mid   [batch, R, d_model]         resid_pre + attn_out
-#   mlp_pre     [batch, R, d_mlp]           resid_mid @ W_in + b_in
-#   mlp_post    [batch, R, d_mlp]           ReLU(mlp_pre)
-#   resid_post  [batch, R, d_model]         resid_mid + mlp_post @ W_out + b_out
-# (attn_out, resid_mid and resid_post only with full_cache: training never forms them, see
-# forward), and, for backward, the (token, position) tables described in forward: resid_tab
-# [vocab*pos, d_model], read_tab [used, d_model] (the rows read at the readout: all
-# vocab*R, or R when every example has the same readout tokens), q_tab [used, head,
-# d_head], k_tab_T [head, d_head, vocab*pos] (the key table, transposed), the composed
-# weights W_Oin, W_OU, W_outU, and the index plan.
-def forward(params, tokens, n_read=1, full_cache=True, pattern=None, plan=None):
+def mlp_backward(dmlp_out, cache, params):
+    """dmlp_out [batch, pos, d_model] -> dresid_mid [batch, pos, d_model] and the
+    gradients of W_in, b_in, W_out, b_out."""
+    # mlp_out = mlp_post @ W_out + b_out
+    grads = {"W_out": einsum("bpm,bpd->md", cache["mlp_post"], dmlp_out), "b_out": dmlp_out.sum((0, 1))}
+    dmlp_post = dmlp_out @ params["W_out"].T                             # [batch, pos, d_mlp]
+    # mlp_post = ReLU(mlp_pre)
+    dmlp_pre = dmlp_post * (cache["mlp_pre"] > 0)                        # [batch, pos, d_mlp]
+    # mlp_pre = resid_mid @ W_in + b_in
+    grads["W_in"] = einsum("bpd,bpm->dm", cache["resid_mid"], dmlp_pre)  # [d_model, d_mlp]
+    grads["b_in"] = dmlp_pre.sum((0, 1))
+    return dmlp_pre @ params["W_in"].T, grads                            # dresid_mid [batch, pos, d_model]
+
+
+def unembed_forward(params, resid_post):
+    """resid_post [batch, pos, d_model] -> logits [batch, pos, d_vocab_out]"""
+    return resid_post @ params["W_U"]
+
+
+def unembed_backward(dlogits, cache, params):
+    """dlogits [batch, pos, d_vocab_out] -> dresid_post [batch, pos, d_model] and the gradient of W_U."""
+    return dlogits @ params["W_U"].T, {"W_U": einsum("bpd,bpv->dv", cache["resid_post"], dlogits)}
+
+
+def forward(params, tokens, n_read=1, pattern=None):
     """tokens [batch, pos] -> logits [batch, n_read, d_vocab_out] at the last n_read
-    positions, and the cache above. Training passes full_cache=False to skip q, k and
-    resid_pre, which only analysis reads (backward works from the tables). Analysis may
-    pass `pattern` [batch, head, R, pos] to impose an attention pattern (an intervention:
-    the model runs on from it; not for training). `plan` is index_plan(tokens, ...) when
-    the caller has it already.
-
-    Three facts of a one-layer model make this cheaper than the textbook computation, with
-    the same result (test_minigrok.py checks all three against a plain implementation):
-    1. Only the readout positions' predictions are ever read, and nothing computed from a
-       position's query, MLP or unembedding reaches another position (there is no second
-       layer). So queries, the MLP and the unembedding are computed at the readout
-       positions only. Keys and values are still needed at every position.
-    2. The residual stream entering the layer is W_E[token] + W_pos[pos]: it depends only
-       on the (token, position) pair. So q, k and v are computed once per pair, in tables
-       of d_vocab * pos rows (queries: only the pairs that occur at the readout), and
-       each example looks its rows up. Attention scores too:
-       the score of a query row and a key row is an entry of the table q_tab @ k_tab.T,
-       which is the QK circuit W_E W_Q W_K^T W_E^T (plus position terms) of the papers.
-    3. The residual stream is a sum, and after attention only W_in (the MLP) and W_U (the
-       unembedding) read it. So each term goes straight to its readers through composed
-       weights, W_O W_in, W_O W_U and W_out W_U (the OV circuit and the MLP's output seen
-       by the unembedding, as in the papers): resid_mid and resid_post are never formed
-       in training, and the product z @ W_O is not needed at all.
-    """
-    W_E, W_pos = params["W_E"], params["W_pos"]
-    batch, n_pos = tokens.shape
-    d_vocab, d_model = W_E.shape
-    n_heads, _, d_head = params["W_Q"].shape
-    read = slice(n_pos - n_read, n_pos)                         # the readout positions
-    plan = plan or index_plan(tokens, n_read, params)
-    ids, read_rows = plan["ids"], plan["read_rows"]             # each example's rows in the tables
-
-    # Tables over (token, position) pairs: resid_tab, k and v have every pair (row
-    # token*n_pos + pos); read_tab and q only the pairs read at the readout (plan's read_used).
-    resid_tab = W_E[:, None, :] + W_pos[None, :n_pos, :]                               # [vocab, pos, d_model]
-    read_tab = resid_tab[:, read].reshape(-1, d_model)[plan["read_used"]]              # [used, d_model]
-    resid_tab = resid_tab.reshape(-1, d_model)                                         # [vocab*pos, d_model]
-    q_tab = (read_tab @ heads_as_columns(params["W_Q"])).reshape(-1, n_heads, d_head)  # [used, head, d_head]
-    # The key table is made transposed, [head, d_head, vocab*pos], as the QK product wants it:
-    # a product of contiguous stacks is ~3x faster than one with the transpose of k_tab.
-    k_tab_T = (heads_as_columns(params["W_K"]).T @ resid_tab.T).reshape(n_heads, d_head, -1)
-    k_tab = k_tab_T.transpose(2, 0, 1)                                                 # [vocab*pos, head, d_head] (a view)
-    v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
-    qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T                   # [head, used, vocab*pos]
-
-    v = xp.take(v_tab, ids, axis=0)                             # [batch, pos, head, d_head] (= v_tab[ids]; take is faster)
-    cache = {}
-    if full_cache:
-        cache["resid_pre"] = resid_tab[ids]                     # [batch, pos, d_model]
-        cache["q"] = q_tab[xp.broadcast_to(read_rows, (batch, n_read))]   # [batch, R, head, d_head]
-        cache["k"] = k_tab[ids]                                 # [batch, pos, head, d_head]
-
-    # attention: each readout query against every key at or before it
-    attn_scores = xp.take(qk_tab.reshape(n_heads, -1), plan["pair"], axis=1).transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
-    if n_read > 1:                                              # (the last position sees every key)
-        attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
-    if pattern is None:
-        pattern = softmax_over_keys(attn_scores)               # [batch, head, R, pos]
-    z = (pattern @ v.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)    # [batch, R, head, d_head]
-
-    # From here on each readout position is a row of its own: [batch*R, ...] matrices make
-    # every product one large matmul (a 3-D @ 2-D product would be batch small ones).
-    rows = lambda a: a.reshape(batch * n_read, -1)
-    unrows = lambda a: a.reshape(batch, n_read, -1)             # back to [batch, R, ...]
-    W_O = params["W_O"].reshape(-1, d_model)                    # [head*d_head, d_model]: all heads, summed
-    W_in, W_out, W_U = params["W_in"], params["W_out"], params["W_U"]
-    # Fact 3: with resid_mid = resid_pre[read] + z @ W_O, the MLP and the unembedding are
-    #   mlp_pre = resid_mid @ W_in + b_in
-    #           = z @ (W_O W_in) + (read_tab @ W_in + b_in)[read_rows]
-    #   logits  = (resid_mid + mlp_post @ W_out + b_out) @ W_U
-    #           = z @ (W_O W_U) + mlp_post @ (W_out W_U) + ((read_tab + b_out) @ W_U)[read_rows]
-    # The composed weights are small (no batch dimension). The batch-sized products shrink:
-    # z @ W_O is gone, and the MLP's output leaves through d_vocab_out columns, not d_model.
-    W_Oin, W_OU, W_outU = W_O @ W_in, W_O @ W_U, W_out @ W_U
-    # the readout tokens' own terms, per row of read_tab (for addition one row, the '='):
-    read_in = read_tab @ W_in + params["b_in"]                  # [used, d_mlp]
-    read_U = (read_tab + params["b_out"]) @ W_U                 # [used, d_vocab_out]
-    z_rows = rows(z)                                            # [batch*R, head*d_head]
-    mlp_pre = unrows(z_rows @ W_Oin)                            # [batch, R, d_mlp]
-    mlp_pre += read_in[read_rows]                               # (in place: no second large array)
-    mlp_post = xp.maximum(rows(mlp_pre), 0)                     # [batch*R, d_mlp]
-    logits = mlp_post @ W_outU                                  # [batch*R, d_vocab_out]
-    logits += z_rows @ W_OU
-    logits = unrows(logits)                                     # [batch, R, d_vocab_out]
-    logits += read_U[read_rows]
-
-    if full_cache:                                              # the residual stream itself, for analysis
-        attn_out = z_rows @ W_O
-        resid_mid = rows(unrows(attn_out) + read_tab[read_rows])
-        resid_post = resid_mid + mlp_post @ W_out + params["b_out"]
-        cache.update(attn_out=unrows(attn_out), resid_mid=unrows(resid_mid), resid_post=unrows(resid_post))
-    cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z, mlp_pre=mlp_pre,
-                 mlp_post=unrows(mlp_post), W_Oin=W_Oin, W_OU=W_OU, W_outU=W_outU, plan=plan,
-                 resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab_T=k_tab_T)
-    return logits, cache
-
-
-def lookup_backward(d, sum_by, d_vocab):
-    """The backward of a table lookup table[token, pos]: d [pos, batch, c] -> [d_vocab, pos, c],
-    summing the gradients of all examples that looked up the same (token, position) row
-    (sum_by from index_plan, for these positions)."""
-    out = xp.zeros((d_vocab,) + d.shape[::2], d.dtype)         # [vocab, pos, c]
-    for t, by in enumerate(sum_by):
-        if isinstance(by, int):                                 # every example has token `by` here
-            out[by, t] = xp.ones(d.shape[1], d.dtype) @ d[t]   # (BLAS sums columns faster than NumPy's sum)
-        else:
-            out[:, t] = by @ d[t]                               # one-hot [vocab, batch] @ [batch, c]
-    return out
+    positions (the only ones a task reads), and the cache of every activation."""
+    resid_pre = embed_forward(params, tokens)                            # [batch, pos, d_model]
+    attn_out, cache = attention_forward(params, resid_pre, pattern)
+    resid_mid = resid_pre + attn_out                                     # [batch, pos, d_model]
+    mlp_out, mlp_cache = mlp_forward(params, resid_mid)
+    resid_post = resid_mid + mlp_out                                     # [batch, pos, d_model]
+    logits = unembed_forward(params, resid_post)                         # [batch, pos, d_vocab_out]
+    cache.update(mlp_cache, tokens=tokens, resid_pre=resid_pre, resid_mid=resid_mid, resid_post=resid_post)
+    return logits[:, tokens.shape[1] - n_read:], cache
 
 
 def backward(params, cache, dlogits):
-    """dlogits [batch, R, d_vocab_out] -> grads, a dict with the keys of params.
-    Each step undoes one line of forward, from the last to the first."""
-    W_E, W_pos = params["W_E"], params["W_pos"]
-    d_vocab, d_model = W_E.shape
-    n_heads, _, d_head = params["W_Q"].shape
-    plan, pattern = cache["plan"], cache["pattern"]
-    batch, n_pos = plan["ids"].shape
-    n_read = dlogits.shape[1]
-    read = slice(n_pos - n_read, n_pos)
-    used = plan["read_used"]                                    # read_tab's rows, among all d_vocab*R
-    n_rows, n_used = d_vocab * n_pos, len(used)                 # rows of resid_tab and of read_tab
-    rows = lambda a: a.reshape(batch * n_read, -1)              # [batch, R, c] -> [batch*R, c]
-    dlogits = rows(dlogits)
-    g = {}
-
-    # logits = z @ W_OU + mlp_post @ W_outU + read_U[read_rows]   (fact 3 in forward)
-    z, mlp_post = rows(cache["z"]), rows(cache["mlp_post"])
-    g_OU = z.T @ dlogits                                        # [head*d_head, d_vocab_out]
-    g_outU = mlp_post.T @ dlogits                               # [d_mlp, d_vocab_out]
-    dmlp_pre = dlogits @ cache["W_outU"].T                      # [batch*R, d_mlp], dmlp_post until masked:
-    # mlp_post = ReLU(mlp_pre)
-    dmlp_pre *= rows(cache["mlp_pre"]) > 0
-    # mlp_pre = z @ W_Oin + read_in[read_rows]
-    g_Oin = (dmlp_pre.T @ z).T                                  # [head*d_head, d_mlp] (~20% faster than z.T @ dmlp_pre)
-    dz = dmlp_pre @ cache["W_Oin"].T                            # [batch*R, head*d_head]
-    dz += dlogits @ cache["W_OU"].T                             # (z reaches the logits both ways)
-    dz = dz.reshape(batch, n_read, n_heads, d_head)
-    # read_in and read_U rows: sum each example's gradient into the row it looked up
-    per_row = lambda d: lookup_backward(d.reshape(batch, n_read, -1).transpose(1, 0, 2),
-                                        plan["sum_by"][read], d_vocab).reshape(d_vocab * n_read, -1)[used]
-    dread_in, dread_U = per_row(dmlp_pre), per_row(dlogits)     # [used, d_mlp], [used, d_vocab_out]
-    # The composed weights back to the model's own, by the chain rule through
-    # W_Oin = W_O W_in, W_OU = W_O W_U, W_outU = W_out W_U, read_in = read_tab W_in + b_in
-    # and read_U = (read_tab + b_out) W_U: small products, no batch dimension.
-    W_O, W_in, W_out, W_U = params["W_O"].reshape(-1, d_model), params["W_in"], params["W_out"], params["W_U"]
-    read_tab = cache["read_tab"]                                # [used, d_model]
-    g["W_O"] = (g_Oin @ W_in.T + g_OU @ W_U.T).reshape(n_heads, d_head, d_model)
-    g["W_in"] = W_O.T @ g_Oin + read_tab.T @ dread_in
-    g["b_in"] = dread_in.sum(0)
-    g["W_out"] = g_outU @ W_U.T
-    g["W_U"] = W_O.T @ g_OU + W_out.T @ g_outU + (read_tab + params["b_out"]).T @ dread_U
-    g["b_out"] = dread_U.sum(0) @ W_U.T
-    dread_tab = dread_in @ W_in.T + dread_U @ W_U.T             # [used, d_model]
-    # z = pattern @ v   (per head)
-    dpattern = dz.transpose(0, 2, 1, 3) @ cache["v"].transpose(0, 2, 3, 1)   # [batch, head, R, pos]
-    # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
-    dscores = pattern * (dpattern - xp.einsum("...t,...t->...", dpattern, pattern)[..., None])   # [batch, head, R, pos]
-
-    # Back into the tables. attn_scores = qk_tab[:, read_rows, ids]: add each score's
-    # gradient into its table entry (bincount sums the entries that share an index).
-    dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_used * n_rows)
-    dqk_tab = dqk_tab.reshape(n_heads, n_used, n_rows).astype(W_E.dtype)
-    # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
-    q_tab, k_tab_T = cache["q_tab"], cache["k_tab_T"]
-    dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_used, -1)             # [used, head*d_head]
-    dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)                   # [head*d_head, vocab*pos]
-    # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
-    # weighted by its pattern there, summed into the table row the example looked up (as in
-    # lookup_backward), one position at a time: no [batch, pos, head, d_head] array is made,
-    # and where all examples share the token only the sum is computed.
-    dv_tab = xp.zeros((d_vocab, n_pos, n_heads * d_head), W_E.dtype)
-    for t, by in enumerate(plan["sum_by"]):
-        if isinstance(by, int):                                 # every example has token `by` here
-            dv_tab[by, t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
-        else:
-            dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
-            dv_tab[:, t] = by @ dv                              # one-hot [vocab, batch] @ [batch, head*d_head]
-    dv_tab = dv_tab.reshape(n_rows, -1)                         # [vocab*pos, head*d_head]
-    # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
-    per_head = lambda m: m.reshape(d_model, n_heads, d_head).transpose(1, 0, 2)  # [d_model, head*d_head] -> [head, d_model, d_head]
-    g["W_Q"] = per_head(read_tab.T @ dq_tab)
-    g["W_K"] = per_head((dk_tab_T @ cache["resid_tab"]).T)
-    g["W_V"] = per_head(cache["resid_tab"].T @ dv_tab)
-    dread_tab += dq_tab @ heads_as_columns(params["W_Q"]).T
-    dresid_tab = (heads_as_columns(params["W_K"]) @ dk_tab_T).T + dv_tab @ heads_as_columns(params["W_V"]).T
-    # resid_tab = W_E[token] + W_pos[pos], and read_tab the same at the readout rows in use
-    dread_all = xp.zeros((d_vocab * n_read, d_model), W_E.dtype)
-    dread_all[used] = dread_tab
-    dresid_tab = dresid_tab.reshape(d_vocab, n_pos, d_model)
-    dresid_tab[:, read] += dread_all.reshape(d_vocab, n_read, d_model)
-    g["W_E"] = dresid_tab.sum(1)
-    g["W_pos"] = xp.zeros_like(W_pos)
-    g["W_pos"][:n_pos] = dresid_tab.sum(0)
-    return {k: xp.ascontiguousarray(g[k]) for k in params}
+    """dlogits [batch, n_read, d_vocab_out], the loss's gradient at the readout positions
+    -> grads, a dict with the keys of params. Each step undoes one line of forward."""
+    tokens = cache["tokens"]
+    # logits = (logits at every position)[:, -n_read:]: the positions not read get no gradient
+    dlogits_all = xp.zeros(tokens.shape + dlogits.shape[2:], dlogits.dtype)   # [batch, pos, d_vocab_out]
+    dlogits_all[:, tokens.shape[1] - dlogits.shape[1]:] = dlogits
+    dresid_post, grads = unembed_backward(dlogits_all, cache, params)
+    # resid_post = resid_mid + mlp_out
+    dresid_mid, mlp_grads = mlp_backward(dresid_post, cache, params)
+    dresid_mid = dresid_mid + dresid_post
+    # resid_mid = resid_pre + attn_out
+    dresid_pre, attn_grads = attention_backward(dresid_mid, cache, params)
+    dresid_pre = dresid_pre + dresid_mid
+    grads.update(mlp_grads, **attn_grads, **embed_backward(dresid_pre, tokens, params))
+    return {k: grads[k] for k in params}
 
 
 # ============================================================================ loss
@@ -517,33 +255,184 @@ def adamw_step(params, grads, state, cfg):
         w -= (cfg.lr / (1 - b1 ** t)) * m / denom
 
 
+# ============================================================================ config
+@dataclass(frozen=True)
+class Config:
+    task: str = "add"
+    # data
+    p: int = 113                 # add: the modulus
+    n: int = 100                 # max/median/sort: numbers are 0 .. n-1
+    frac_train: float = 0.3      # add: fraction of the p*p pairs used for training
+    n_train: int = 0             # training examples (add: overrides frac_train when > 0)
+    n_test: int = 0              # max/median/sort: test examples
+    augment: bool = False        # max/median/sort: add tuples for every answer value
+    data_seed: int = 598
+    # model (Nanda et al.'s sizes by default)
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    # optimisation
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    beta1: float = 0.9
+    beta2: float = 0.98
+    epochs: int = 3000
+    batch_size: int = 0          # 0: full batch
+    seed: int = 0                # weight init and minibatch order
+    dtype: str = "float32"
+    engine: str = "fast"         # fast (fast.py) or plain (the textbook model): equal to float rounding
+    # bookkeeping: none of these changes the weights
+    eval_every: int = 10
+    save_every: int = 1000
+    snapshot_every: int = 0      # keep a copy of the weights every K epochs (0: never)
+
+
+# Each task's defaults, over the Config defaults above (which are Nanda et al.'s model and
+# optimiser); and the preset that is Nanda et al.'s addition run. The addition defaults
+# come from the sweep in bench.py, reported with the others in README.md.
+TASK_DEFAULTS = {
+    "add": dict(frac_train=0.3, lr=5e-3, weight_decay=2.0, epochs=1500, eval_every=20, snapshot_every=50),
+    "max": dict(n_train=20000, n_test=5000, epochs=100, batch_size=1000, lr=1e-3,
+                weight_decay=0.1, eval_every=10, save_every=100),
+    "median": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
+                   weight_decay=0.1, eval_every=10, save_every=100),
+    "sort": dict(n_train=20000, n_test=5000, epochs=150, batch_size=1000, lr=1e-3,
+                 weight_decay=0.1, eval_every=25, save_every=100),
+}
+PRESETS = {
+    "nanda": dict(p=113, frac_train=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512,
+                  lr=1e-3, weight_decay=1.0, epochs=25000, eval_every=100),
+}
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line on stderr and exit code 2."""
+
+
+def check_config(cfg):
+    """Raise UsageError with what is wrong and what is allowed."""
+    def need(ok, msg):
+        if not ok:
+            raise UsageError(msg)
+    need(cfg.task in tasks.TASKS, f"unknown task {cfg.task!r}; choose one of {', '.join(tasks.TASKS)}")
+    need(cfg.p >= 2, f"--p must be an integer >= 2, got {cfg.p}")
+    need(cfg.n >= 2, f"--n must be an integer >= 2, got {cfg.n}")
+    need(0 < cfg.frac_train < 1, f"--frac-train must be between 0 and 1 (exclusive), got {cfg.frac_train}")
+    for name in ("d_model", "n_heads", "d_head", "d_mlp", "epochs", "eval_every", "save_every"):
+        need(getattr(cfg, name) > 0, f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
+    for name in ("n_train", "n_test", "batch_size", "snapshot_every"):
+        need(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
+    need(cfg.n_heads * cfg.d_head == cfg.d_model,
+         f"--n-heads ({cfg.n_heads}) times --d-head ({cfg.d_head}) must equal --d-model ({cfg.d_model})")
+    need(cfg.lr > 0, f"--lr must be positive, got {cfg.lr}")
+    need(cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}")
+    need(0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)")
+    need(cfg.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {cfg.dtype!r}")
+    need(cfg.engine in ENGINES, f"--engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    total = tasks.n_examples(cfg)
+    if cfg.task == "add":
+        n_train = cfg.n_train or int(cfg.frac_train * total)
+        need(1 <= n_train < total, f"--n-train must be between 1 and {total - 1} (p*p - 1 for p={cfg.p}), got {n_train}")
+    else:
+        need(cfg.n_train > 0 and cfg.n_test > 0, "--n-train and --n-test must be positive for max, median and sort")
+        need(cfg.n_train + cfg.n_test <= total // 2,
+             f"--n-train + --n-test must be at most {total // 2} (half of the n^5 tuples for n={cfg.n}), "
+             f"got {cfg.n_train + cfg.n_test}")
+
+
+# ============================================================================ backend
+def keep_freed_memory():
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    NumPy allocates a fresh array for every intermediate, and a training step makes dozens
+    of megabyte-sized ones. By default glibc hands large blocks back to the kernel when
+    they are freed, so the next step pays a page fault for every 4 KiB it touches again:
+    that made an epoch of the default run almost twice as slow. With blocks up to 32 MiB
+    served from the heap and the heap never trimmed, the same memory is reused each step.
+    Linux/glibc only; elsewhere nothing changes."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)
+    libc.mallopt(M_TRIM_THRESHOLD, 2**30)
+
+
+def set_array_module(module):
+    """The one place the array module is set, for this file and the fast engine."""
+    global xp
+    xp = fast.xp = module
+
+
+def use_device(device):
+    """Choose the array module once: CuPy on a working GPU, else NumPy.
+    'auto' falls back to NumPy with one line on stderr; 'gpu' without a GPU is an error."""
+    if device == "cpu":
+        set_array_module(np)
+        keep_freed_memory()
+        return "cpu"
+    try:
+        import cupy
+        ok = cupy.is_available()
+        why = "cupy finds no CUDA device"
+    except Exception as e:          # not installed, or no CUDA libraries
+        ok, why = False, f"cupy cannot be used ({type(e).__name__})"
+    if ok:
+        set_array_module(cupy)
+        return "gpu"
+    if device == "gpu":
+        raise UsageError(f"--device gpu needs a working CUDA GPU, but {why}; use --device cpu or auto")
+    print(f"minigrok: no working GPU ({why}); using NumPy on the CPU", file=sys.stderr)
+    set_array_module(np)
+    keep_freed_memory()
+    return "cpu"
+
+
+def to_numpy(a):
+    """Arrays go back to NumPy only at the edges: checkpoints, printing, plotting."""
+    return a if isinstance(a, np.ndarray) else a.get()
+
+
 # ============================================================================ evaluation
+ENGINES = ("fast", "plain")
+
+
+def engine(name):
+    """(forward, backward) of an engine: 'plain' is the textbook model at the top of this
+    file, 'fast' is fast.py's (the same results to float rounding)."""
+    return (fast.forward, fast.backward) if name == "fast" else (forward, backward)
+
+
 EVAL_CHUNK = 8192   # examples per forward pass in evaluation, to bound memory
 
 
-def predict(params, tokens, n_read, decode):
+def predict(params, tokens, n_read, decode, engine_name="fast"):
     """Predicted tokens [batch, n_read]. With decode (sort), the outputs are generated
     greedily, one at a time, each fed back as the next input: tokens[:, :-(n_read-1)] is
     the prompt and the teacher-forced tokens after it are not looked at."""
+    forward_fn = engine(engine_name)[0]
     if not decode:
-        return forward(params, tokens, n_read)[0].argmax(-1)
+        return forward_fn(params, tokens, n_read)[0].argmax(-1)
     seq = tokens[:, :tokens.shape[1] - (n_read - 1)]            # [batch, inputs + SEP]
     preds = []
     for step in range(n_read):
-        preds.append(forward(params, seq, 1, full_cache=False)[0][:, 0].argmax(-1))   # [batch]
+        preds.append(forward_fn(params, seq, 1)[0][:, 0].argmax(-1))   # [batch]
         seq = xp.concatenate([seq, preds[-1][:, None]], 1)
     return xp.stack(preds, 1)                                   # [batch, n_read]
 
 
-def evaluate(params, tokens, targets, n_read, decode):
+def evaluate(params, tokens, targets, n_read, decode, engine_name="fast"):
     """Loss (teacher-forced) and accuracy on a data set, in chunks. Accuracy is that of
     predict(); with decode also seq_acc, the fraction of sequences entirely right."""
     loss, right, seq_right = 0.0, 0, 0
     for i in range(0, len(tokens), EVAL_CHUNK):
         tok, tgt = tokens[i:i + EVAL_CHUNK], targets[i:i + EVAL_CHUNK]
-        logits = forward(params, tok, n_read, full_cache=False)[0]
+        logits = engine(engine_name)[0](params, tok, n_read)[0]
         loss += cross_entropy(logits, tgt)[0] * len(tok)
-        hit = (predict(params, tok, n_read, decode) if decode else logits.argmax(-1)) == tgt
+        hit = (predict(params, tok, n_read, decode, engine_name) if decode else logits.argmax(-1)) == tgt
         right += int(hit.sum())
         seq_right += int(hit.all(1).sum())
     out = {"loss": loss / len(tokens), "acc": right / targets.size}
@@ -561,8 +450,9 @@ def is_full_batch(cfg, n):
 def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, plan=None):
     """One pass over the training set: full batch, or shuffled minibatches whose order
     depends only on (seed, epoch), so a resumed run sees the same batches. `plan`: the
-    full batch's index_plan, made once by the caller. Returns the mean loss, or nan
-    (before any update with it) as soon as a loss is not finite."""
+    full batch's fast.index_plan, made once by the caller (fast engine only). Returns the
+    mean loss, or nan (before any update with it) as soon as a loss is not finite."""
+    backward_fn = engine(cfg.engine)[1]
     n = len(tokens)
     if is_full_batch(cfg, n):
         batches = [slice(None)]
@@ -571,22 +461,24 @@ def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, plan=None):
         batches = [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
     total = 0.0
     for idx in batches:
-        logits, cache = forward(params, tokens[idx], n_read, full_cache=False,
-                                plan=plan if len(batches) == 1 else None)
+        if cfg.engine == "fast":
+            logits, cache = fast.forward(params, tokens[idx], n_read, plan if len(batches) == 1 else None)
+        else:
+            logits, cache = forward(params, tokens[idx], n_read)
         loss, dlogits = cross_entropy(logits, targets[idx])
         if not np.isfinite(loss):
             return float("nan")
-        adamw_step(params, backward(params, cache, dlogits), opt, cfg)
+        adamw_step(params, backward_fn(params, cache, dlogits), opt, cfg)
         total += loss
     return total / len(batches)
 
 
-def record(history, epoch, wall, params, evals, data):
+def record(history, epoch, wall, params, evals, data, engine_name):
     """Append one evaluation of every data set to history (a dict of lists)."""
     history.setdefault("epoch", []).append(epoch)
     history.setdefault("wall_s", []).append(round(wall, 3))
     for name, (tokens, targets) in evals.items():
-        for key, value in evaluate(params, tokens, targets, data.n_read, data.decode).items():
+        for key, value in evaluate(params, tokens, targets, data.n_read, data.decode, engine_name).items():
             history.setdefault(f"{name}_{key}", []).append(value)
 
 
@@ -642,11 +534,12 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
     else:
         params = init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
         opt, history, snapshots, epoch, wall0 = adamw_init(params), {}, [], 0, 0.0
-        record(history, 0, 0.0, params, evals, data)
+        record(history, 0, 0.0, params, evals, data, cfg.engine)
         if cfg.snapshot_every:
             snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
 
-    plan = index_plan(train_tokens, data.n_read, params) if is_full_batch(cfg, len(train_tokens)) else None
+    full = cfg.engine == "fast" and is_full_batch(cfg, len(train_tokens))
+    plan = fast.index_plan(train_tokens, data.n_read, params) if full else None
 
     def save(epoch, wall):
         save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall)
@@ -669,7 +562,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
             if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
                 snapshots.append((epoch, {k: to_numpy(v).copy() for k, v in params.items()}))
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or stop.hit:
-                record(history, epoch, wall(), params, evals, data)
+                record(history, epoch, wall(), params, evals, data, cfg.engine)
                 rate = (epoch - e_start) / max(time.perf_counter() - t_start, 1e-9)
                 if tty:
                     print("\r" + status_line(cfg, history, rate), end="", flush=True)
@@ -840,7 +733,8 @@ def make_parser():
              "epochs": "training epochs", "batch_size": "minibatch size (0: full batch)",
              "seed": "seed of the weight init and minibatch order", "dtype": "float32 or float64",
              "eval_every": "evaluate every K epochs", "save_every": "checkpoint every K epochs",
-             "snapshot_every": "keep a weight snapshot every K epochs (0: never)"}
+             "snapshot_every": "keep a weight snapshot every K epochs (0: never)",
+             "engine": "fast (fast.py) or plain (the textbook model in minigrok.py)"}
     for f in dataclasses.fields(Config):
         if f.name in ("task", "augment"):
             continue
@@ -851,7 +745,7 @@ def make_parser():
     ap.add_argument("--out", help="checkpoint path (default: runs/<task>.npz)")
     ap.add_argument("--resume", action="store_true", help="continue the run saved at --out")
     ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                    help="auto: CuPy if a GPU works, else NumPy (default: auto)")
+                    help="auto: CuPy if a GPU works, else NumPy (default: auto); for both engines")
     ap.add_argument("--stop-at", type=float, metavar="ACC", help="stop once test accuracy reaches ACC (e.g. 0.99)")
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
     return ap
