@@ -26,6 +26,9 @@ import sys
 import numpy as np
 
 import minigrok as mg
+import tasks
+
+FIVE, SORT = tasks.LAYOUTS["max"], tasks.LAYOUTS["sort"]   # where the five numbers and CLS/SEP sit
 
 # Reference values, each with its source: the study this project reproduces, and Nanda et al.
 STUDY = "the study (Kumar, Srinivas, Garg: Circuit engineering)"
@@ -490,7 +493,6 @@ def cosine_matrix(X):
 def orderings(numbers, n, task="max"):
     """All 120 orderings of five numbers as the task's sequences: [x1..x5, CLS] for max and
     median, [x1..x5, SEP, y1..y4] for sort."""
-    import tasks
     from itertools import permutations
     return tasks.sequences(task, np.array(list(permutations(numbers))), n)[0]
 
@@ -500,7 +502,7 @@ def permutation_similarity(params, numbers, n, task="max"):
     position(s) for every pair of orderings of the same five numbers (1 everywhere: order
     does not matter)."""
     tokens = orderings(numbers, n, task)
-    n_read = 5 if task == "sort" else 1
+    n_read = tasks.LAYOUTS[task].n_read
     _, cache = mg.forward(params, tokens, n_read)
     return cosine_matrix(cache["mlp_pre"][:, -n_read:].reshape(len(tokens), -1))
 
@@ -509,12 +511,12 @@ def head_picks_max(params, tokens):
     """Per head, the fraction of inputs on which the largest attention from CLS falls on a
     position holding the maximum."""
     _, cache = mg.forward(params, tokens, 1)
-    top = cache["pattern"][:, :, -1, :5].argmax(-1)                             # [batch, head]
-    values = np.take_along_axis(tokens[:, :5], top, 1)
-    return (values == tokens[:, :5].max(1, keepdims=True)).mean(0)
+    top = cache["pattern"][:, :, -1, FIVE.inputs].argmax(-1)                             # [batch, head]
+    values = np.take_along_axis(tokens[:, FIVE.inputs], top, 1)
+    return (values == tokens[:, FIVE.inputs].max(1, keepdims=True)).mean(0)
 
 
-def qk_vectors(params, n, query_pos=5, key_positions=range(5)):
+def qk_vectors(params, n, query_pos=FIVE.sep, key_positions=range(FIVE.n_inputs)):
     """q [n, head, d_head] of each number placed at query_pos, and k [n, head, d_head] of
     each number at the key positions (averaged over them: the inputs' position embeddings
     are nearly equal)."""
@@ -554,7 +556,7 @@ def project(params, name, token, pos):
 def attention_law(params, n, k_slope, k_intercept):
     """The real query (CLS at position 5) against keys on the fitted lines k_d = m_d x + c_d:
     score(x) = sum_d q_d (m_d x + c_d) / sqrt(d_head) = beta (x - x0), per head."""
-    q_cls = project(params, "W_Q", n, 5)                                        # [head, d_head]
+    q_cls = project(params, "W_Q", n, FIVE.sep)                                        # [head, d_head]
     scale = np.sqrt(q_cls.shape[-1])
     beta = (q_cls * k_slope).sum(-1) / scale
     return beta, -(q_cls * k_intercept).sum(-1) / scale / beta
@@ -574,7 +576,7 @@ def forced_pattern(tokens, n_heads, target_pos, other_pos=None, alpha=0.0):
 def argmax_and_runner_up(tokens):
     """Position of the maximum, and of the largest number smaller than it (the maximum
     again where all five are equal) [batch] each."""
-    x = tokens[:, :5]
+    x = tokens[:, FIVE.inputs]
     top = x.argmax(1)
     below = np.where(x < x.max(1, keepdims=True), x, -1)
     second = np.where(below.max(1) >= 0, below.argmax(1), top)
@@ -596,8 +598,8 @@ def ov_copy_accuracy(params, tokens, targets, n, alpha=0.0):
 def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
     """End-to-end accuracy with the learned keys of the numbers replaced by their fitted
     lines (the CLS query and CLS key kept): attention = softmax(q . (m x + c) / sqrt(d_head))."""
-    q_cls, k_cls = project(params, "W_Q", n, 5), project(params, "W_K", n, 5)  # [head, d_head] each
-    x = tokens[:, :5].astype(np.float64)
+    q_cls, k_cls = project(params, "W_Q", n, FIVE.sep), project(params, "W_K", n, FIVE.sep)  # [head, d_head] each
+    x = tokens[:, FIVE.inputs].astype(np.float64)
     k_in = x[:, :, None, None] * k_slope + k_intercept                          # [batch, 5, head, d_head]
     scores = np.concatenate([np.einsum("bthe,he->bht", k_in, q_cls),
                              np.broadcast_to((q_cls * k_cls).sum(-1), (len(x), len(q_cls)))[:, :, None]], -1)
@@ -634,26 +636,26 @@ def invariance(params, cfg, out_dir, found, step=0):
     plt = _plt()
     n, H = cfg.n, params["W_Q"].shape[0]
     pos_cos = cosine_matrix(params["W_pos"])
-    found["pos_cosine_inputs_mean"] = float(pos_cos[:5, :5][~np.eye(5, dtype=bool)].mean())
-    found["pos_cosine_cls_inputs_mean_abs"] = float(np.abs(pos_cos[5, :5]).mean())
+    found["pos_cosine_inputs_mean"] = float(pos_cos[FIVE.inputs, FIVE.inputs][~np.eye(FIVE.n_inputs, dtype=bool)].mean())
+    found["pos_cosine_cls_inputs_mean_abs"] = float(np.abs(pos_cos[FIVE.sep, FIVE.inputs]).mean())
     labels = ["x1", "x2", "x3", "x4", "x5", "SEP" if cfg.task == "sort" else "CLS", "y1", "y2", "y3", "y4"]
     plot_matrix(pos_cos, "Cosine similarity of the position embeddings", f"{out_dir}/position_cosine.png",
                 labels=labels[:len(pos_cos)], annotate=True, vmin=-1, vmax=1)
     rng = np.random.default_rng(0)
-    example = np.sort(rng.choice(n, 5, replace=False))
+    example = np.sort(rng.choice(n, FIVE.n_inputs, replace=False))
     sim = permutation_similarity(params, example, n, cfg.task)
     found["permutation_example"] = example.tolist()
     found["permutation_cosine_min"] = float(sim.min())
     plot_matrix(sim, f"Cosine similarity of pre-ReLU activations\nfor every pair of the 120 orderings of {example.tolist()}",
                 f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering")
-    n_read = 5 if cfg.task == "sort" else 1
-    pattern = mg.forward(params, orderings(example, n, cfg.task), n_read)[1]["pattern"][:, :, step - n_read, :5]
+    n_read = tasks.LAYOUTS[cfg.task].n_read
+    pattern = mg.forward(params, orderings(example, n, cfg.task), n_read)[1]["pattern"][:, :, step - n_read, FIVE.inputs]
     fig, axes = plt.subplots(1, H, figsize=(3 * H + 1, 4.2), squeeze=False)
     for h, ax in enumerate(axes[0]):
         im = ax.imshow(pattern[:, h], aspect="auto", cmap="viridis", vmin=0, vmax=1)
         ax.set(title=f"head {h}", xlabel="input position", ylabel="ordering" if h == 0 else "")
     fig.colorbar(im, ax=axes[0][-1])
-    where = f"the prediction of y{step + 1} (position {5 + step})" if cfg.task == "sort" else "CLS"
+    where = f"the prediction of y{step + 1} (position {FIVE.sep + step})" if cfg.task == "sort" else "CLS"
     fig.suptitle(f"Attention from {where} to each input, for the 120 orderings of {example.tolist()}")
     fig.tight_layout()
     fig.savefig(f"{out_dir}/attention_orderings{'_step' + str(step + 1) if cfg.task == 'sort' else ''}.png", dpi=100)
@@ -756,7 +758,7 @@ def analyse_max(path, out_dir="figures/max", compare_path=None):
     found["model_test_accuracy"] = model_acc
     found["engineered_test_accuracy"] = engineered_max_accuracy(params, test_tokens, test_targets, n, km, kc)
     found["balanced_accuracy"] = history["balanced_acc"][-1]
-    plain = data.train[0][:cfg.n_train, :5]                   # the random tuples (augmentation comes after them)
+    plain = data.train[0][:cfg.n_train, FIVE.inputs]                   # the random tuples (augmentation comes after them)
     found["train_tuples"], found["train_max_below_n_over_5"] = int(len(plain)), int((plain.max(1) < n // 5).sum())
     ms = mg.milestones(history)
     found["epoch_train_acc_100"] = ms["train_acc_100"][0] if ms["train_acc_100"] else None
@@ -801,7 +803,7 @@ def rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, alpha=0
     forced onto the input of rank target_rank[s], with a fraction alpha moved to the input of
     rank other_rank[s]: does the OV circuit copy what it is pointed at?"""
     n_read = targets.shape[1]
-    pos = positions_by_rank(tokens[:, :5])
+    pos = positions_by_rank(tokens[:, FIVE.inputs])
     pattern = np.zeros((len(tokens), params["W_Q"].shape[0], n_read, tokens.shape[1]), np.float32)
     rows = np.arange(len(tokens))
     for s in range(n_read):
@@ -815,10 +817,10 @@ def attention_rank(params, tokens, n_read):
     """[step, head, rank]: the fraction of inputs on which a head's largest attention over
     the five inputs, at each readout step, lands on the input of each rank (0 = smallest)."""
     _, cache = mg.forward(params, tokens, n_read)
-    top = cache["pattern"][:, :, -n_read:, :5].argmax(-1)                       # [batch, head, R]
-    rank = np.argsort(positions_by_rank(tokens[:, :5]), axis=1)                 # rank of each position
+    top = cache["pattern"][:, :, -n_read:, FIVE.inputs].argmax(-1)                       # [batch, head, R]
+    rank = np.argsort(positions_by_rank(tokens[:, FIVE.inputs]), axis=1)                 # rank of each position
     rank_of_top = np.take_along_axis(rank, top.reshape(len(tokens), -1), 1).reshape(top.shape)
-    return np.stack([(rank_of_top == r).mean(0) for r in range(5)], -1).transpose(1, 0, 2)
+    return np.stack([(rank_of_top == r).mean(0) for r in range(FIVE.n_inputs)], -1).transpose(1, 0, 2)
 
 
 def previous_token_intervention(params, tokens, targets):
@@ -826,19 +828,19 @@ def previous_token_intervention(params, tokens, targets):
     y_{s+1} there instead (the token about to be predicted). A model that outputs 'the
     smallest input above the current token' now says y_{s+2}; one that outputs the s-th
     smallest by position still says y_{s+1}. Fractions of each, per step (distinct inputs only)."""
-    distinct = np.array([len(set(r)) == 5 for r in tokens[:, :5]])
+    distinct = np.array([len(set(r)) == FIVE.n_inputs for r in tokens[:, FIVE.inputs]])
     tokens, targets = tokens[distinct], targets[distinct]
     out = {}
     for s in range(1, 4):
         moved = tokens.copy()
-        moved[:, 5 + s] = targets[:, s]
-        pred = mg.forward(params, moved, 5)[0][:, s].argmax(-1)
+        moved[:, FIVE.sep + s] = targets[:, s]
+        pred = mg.forward(params, moved, SORT.n_read)[0][:, s].argmax(-1)
         out[f"y{s + 1}"] = {"predicts_position_target": float((pred == targets[:, s]).mean()),
                             "predicts_successor": float((pred == targets[:, s + 1]).mean())}
     return out
 
 
-def scores_by_position(params, n, query_token, query_pos, key_positions=range(5)):
+def scores_by_position(params, n, query_token, query_pos, key_positions=range(FIVE.n_inputs)):
     """Un-normalised score [head, key position, number] of one query (token, position)
     against every number placed at each input position."""
     q = project(params, "W_Q", query_token, query_pos)                          # [head, d_head]
@@ -895,50 +897,50 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
     plt = _plt()
     n, H = cfg.n, params["W_Q"].shape[0]
     sort = cfg.task == "sort"
-    n_read = 5 if sort else 1
+    n_read = tasks.LAYOUTS[cfg.task].n_read
     tokens, targets = tasks.make_data(cfg).evals["test"]
     found = {"heads": H, "final": {k: v[-1] for k, v in history.items() if k not in ("epoch", "wall_s")}}
     mg.plot_history(history, f"{out_dir}/curves.png",
                     f"{cfg.task.capitalize()} of five numbers ({H} head{'s' * (H > 1)}): loss and accuracy")
-    for step in (range(5) if sort else [0]):
+    for step in (range(SORT.n_read) if sort else [0]):
         invariance(params, cfg, out_dir, found, step)
 
     ranks = attention_rank(params, tokens, n_read)                              # [step, head, rank]
     found["attention_rank_fractions"] = ranks.tolist()
     if sort:
-        found["steps_attending_own_rank"] = float(np.mean([ranks[s, :, s].max() for s in range(5)]))
+        found["steps_attending_own_rank"] = float(np.mean([ranks[s, :, s].max() for s in range(SORT.n_read)]))
         fig, axes = plt.subplots(1, H, figsize=(max(3.4 * H + 0.8, 6), 3.8), squeeze=False, layout="constrained")
         for h, ax in enumerate(axes[0]):
             im = ax.imshow(ranks[:, h], cmap="viridis", vmin=0, vmax=1)
             ax.set(title=f"head {h}", xlabel="rank attended (0 = smallest)",
-                   ylabel="predicting y1..y5" if h == 0 else "", yticks=range(5), yticklabels=[f"y{i}" for i in range(1, 6)])
+                   ylabel="predicting y1..y5" if h == 0 else "", yticks=range(SORT.n_read), yticklabels=[f"y{i}" for i in range(1, SORT.n_read + 1)])
         fig.colorbar(im, ax=axes[0].tolist(), label="fraction of test inputs")   # one scale, shared: the panels stay equal
         fig.suptitle("Sort: which input each head attends to most,\nat each prediction step (test set)")
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
         found["previous_token_intervention"] = previous_token_intervention(params, tokens, targets)
-        pat = mg.forward(params, tokens, 5)[1]["pattern"][:, :, -5:]   # [batch, head, 5, 10]
-        found["attention_on_inputs_mean"] = float(pat[:, :, 1:, :5].sum(-1).mean())
-        found["attention_on_output_positions_mean"] = float(pat[:, :, 1:, 6:].sum(-1).mean())
-        scores = scores_by_position(params, n, n, 5)
+        pat = mg.forward(params, tokens, SORT.n_read)[1]["pattern"][:, :, -SORT.n_read:]   # [batch, head, 5, 10]
+        found["attention_on_inputs_mean"] = float(pat[:, :, 1:, FIVE.inputs].sum(-1).mean())
+        found["attention_on_output_positions_mean"] = float(pat[:, :, 1:, FIVE.sep + 1:].sum(-1).mean())
+        scores = scores_by_position(params, n, n, FIVE.sep)
         title = "Sort: score of the SEP query (predicting y1) against each number at each input position"
     else:
         fig, ax = plt.subplots(figsize=(6, 3.6))
         for h in range(H):
-            ax.plot(range(5), ranks[0, h], "o-", label=f"head {h}")
-        ax.set_xticks(range(5))
+            ax.plot(range(FIVE.n_inputs), ranks[0, h], "o-", label=f"head {h}")
+        ax.set_xticks(range(FIVE.n_inputs))
         ax.set(xlabel="rank of the input attended most (0 = smallest, 2 = median)", ylabel="fraction of test inputs",
                title="Median: which input each head attends to most", ylim=(0, 1))
         ax.legend()
         fig.tight_layout()
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
-        scores = scores_by_position(params, n, n, 5)
+        scores = scores_by_position(params, n, n, FIVE.sep)
         title = "Median: score of the CLS query against each number at each input position"
     plot_scores_by_position(scores, title, f"{out_dir}/qk_by_position.png")
     # the study's pairs: one number at position 0 as the query, the other at position j as the key
-    pair_tables = [qk_table(*qk_vectors(params, n, query_pos=0, key_positions=[j]))[0] for j in range(1, 5)]
-    _grid(plt, pair_tables, [f"key at x{j + 1}" for j in range(1, 5)],
+    pair_tables = [qk_table(*qk_vectors(params, n, query_pos=0, key_positions=[j]))[0] for j in range(1, FIVE.n_inputs)]
+    _grid(plt, pair_tables, [f"key at x{j + 1}" for j in range(1, FIVE.n_inputs)],
           f"{cfg.task.capitalize()}, head 0: score of a number at x1 (query, row) against a number at x2..x5 (key, column)",
           f"{out_dir}/qk_pairs_by_position.png", xlabel="key number", ylabel="query number", cmap="viridis")
     x, q, k, qm, km, kc, _ = qk_line_analysis(params, n, found)
@@ -951,7 +953,7 @@ def analyse_median_or_sort(path, out_dir=None, compare_path=None):
           f"{out_dir}/qk_table.png", xlabel="key number", ylabel="query number", cmap="viridis")
 
     alphas = np.round(np.linspace(0, 1, 21), 2)
-    target_rank = list(range(5)) if sort else [2]
+    target_rank = list(range(FIVE.n_inputs)) if sort else [FIVE.n_inputs // 2]
     other_rank = [r + 1 if r < 4 else r - 1 for r in target_rank]
     curve = [rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, a) for a in alphas]
     found["ov_forced_accuracy"] = curve[0]

@@ -86,7 +86,7 @@ def cmd_time(args):
     runs = (("nanda", mg.PRESETS["nanda"], "fast", args.epochs), ("nanda", mg.PRESETS["nanda"], "plain", args.epochs // 5),
             ("default", {}, "fast", args.epochs))
     for name, overrides, engine, epochs in runs:
-        cfg = mg.Config(**{**mg.TASK_DEFAULTS["add"], **overrides, "engine": engine})
+        cfg = mg.Config(**{**tasks.TASK_DEFAULTS["add"], **overrides, "engine": engine})
         r = time_config(name, cfg, epochs, min(args.warmup, epochs))
         if "gflop_per_epoch" in r:
             r["floor_ms"] = round(r["gflop_per_epoch"] / rate * 1e3, 2)

@@ -288,18 +288,7 @@ class Config:
     snapshot_every: int = 0      # keep a copy of the weights every K epochs (0: never)
 
 
-# Each task's defaults, over the Config defaults above (which are Nanda et al.'s model and
-# optimiser); and the preset that is Nanda et al.'s addition run. The addition defaults
-# come from the sweep in bench.py, reported with the others in README.md.
-TASK_DEFAULTS = {
-    "add": dict(frac_train=0.3, lr=5e-3, weight_decay=2.0, epochs=1500, eval_every=20, snapshot_every=50),
-    "max": dict(n_train=20000, n_test=5000, epochs=100, batch_size=1000, lr=1e-3,
-                weight_decay=0.1, eval_every=10, save_every=100),
-    "median": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
-                   weight_decay=0.1, eval_every=10, save_every=100),
-    "sort": dict(n_train=20000, n_test=5000, epochs=150, batch_size=1000, lr=1e-3,
-                 weight_decay=0.1, eval_every=25, save_every=100),
-}
+# Nanda et al.'s addition run as a preset (each task's own defaults are tasks.TASK_DEFAULTS).
 PRESETS = {
     "nanda": dict(p=113, frac_train=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512,
                   lr=1e-3, weight_decay=1.0, epochs=25000, eval_every=100),
@@ -330,15 +319,8 @@ def check_config(cfg):
     need(0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)")
     need(cfg.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {cfg.dtype!r}")
     need(cfg.engine in ENGINES, f"--engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
-    total = tasks.n_examples(cfg)
-    if cfg.task == "add":
-        n_train = cfg.n_train or int(cfg.frac_train * total)
-        need(1 <= n_train < total, f"--n-train must be between 1 and {total - 1} (p*p - 1 for p={cfg.p}), got {n_train}")
-    else:
-        need(cfg.n_train > 0 and cfg.n_test > 0, "--n-train and --n-test must be positive for max, median and sort")
-        need(cfg.n_train + cfg.n_test <= total // 2,
-             f"--n-train + --n-test must be at most {total // 2} (half of the n^5 tuples for n={cfg.n}), "
-             f"got {cfg.n_train + cfg.n_test}")
+    problem = tasks.size_problem(cfg)
+    need(problem is None, problem)
 
 
 # ============================================================================ backend
@@ -723,7 +705,7 @@ def make_parser():
     ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Task defaults (over the Config defaults shown above): "
                        + "; ".join(f"{t}: {', '.join(f'{k}={v}' for k, v in o.items()) or 'as shown'}"
-                                   for t, o in TASK_DEFAULTS.items())
+                                   for t, o in tasks.TASK_DEFAULTS.items())
                        + ". --preset nanda: " + ", ".join(f"{k}={v}" for k, v in PRESETS["nanda"].items()) + ".")
     ap.add_argument("--task", default="add", help="add, max, median or sort (default: add)")
     ap.add_argument("--preset", choices=sorted(PRESETS), help="a named configuration, e.g. nanda (Nanda et al. 2023)")
@@ -755,7 +737,7 @@ def config_from_args(args):
     """Config defaults, then the task's defaults, then the preset, then explicit flags."""
     if args.task not in tasks.TASKS:
         raise UsageError(f"unknown task {args.task!r}; choose one of {', '.join(tasks.TASKS)}")
-    values = {"task": args.task, **TASK_DEFAULTS[args.task], **PRESETS.get(args.preset, {})}
+    values = {"task": args.task, **tasks.TASK_DEFAULTS[args.task], **PRESETS.get(args.preset, {})}
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
              if f.name != "task" and getattr(args, f.name) is not None}
     values.update(given)

@@ -11,14 +11,53 @@ positions of a sequence: at position i the model predicts the token at i + 1, so
 the prediction of y1 is read at SEP and that of y_{k+1} at y_k (teacher forcing).
 
 Everything here is NumPy and seeded: the same config always makes the same data, which is
-what lets a checkpoint store only its seeds. `make_data(cfg)` is the one entry point.
+what lets a checkpoint store only its seeds. `make_data(cfg)` makes the data; `LAYOUTS`
+says where things sit in each task's sequence, `TASK_DEFAULTS` holds each task's training
+defaults and `size_problem(cfg)` checks that the sizes asked for fit the task.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 TASKS = ("add", "max", "median", "sort")
-N_INPUTS = 5   # max, median and sort read five numbers
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things sit in a task's sequence: the inputs first, then the '=', CLS or SEP
+    token, then (sort) the teacher-forced outputs; predictions read at the last n_read."""
+    n_inputs: int    # numbers in the prompt: a, b for add; x1 .. x5 for the others
+    n_ctx: int       # sequence length
+    n_read: int      # predictions are read at the last n_read positions
+
+    @property
+    def inputs(self):
+        return slice(0, self.n_inputs)       # tokens[:, layout.inputs] are the input numbers
+
+    @property
+    def sep(self):
+        return self.n_inputs                 # the position of '=', CLS or SEP
+
+    @property
+    def first_read(self):
+        return self.n_ctx - self.n_read      # the first readout position (sort: SEP)
+
+
+LAYOUTS = {"add": Layout(n_inputs=2, n_ctx=3, n_read=1), "max": Layout(n_inputs=5, n_ctx=6, n_read=1),
+           "median": Layout(n_inputs=5, n_ctx=6, n_read=1), "sort": Layout(n_inputs=5, n_ctx=10, n_read=5)}
+N_INPUTS = LAYOUTS["max"].n_inputs   # max, median and sort read five numbers
+
+# Each task's training defaults, over minigrok.Config's defaults (Nanda et al.'s model and
+# optimiser). The addition defaults come from the sweep in bench.py (see BENCH.md).
+TASK_DEFAULTS = {
+    "add": dict(frac_train=0.3, lr=5e-3, weight_decay=2.0, epochs=1500, eval_every=20, snapshot_every=50),
+    "max": dict(n_train=20000, n_test=5000, epochs=100, batch_size=1000, lr=1e-3,
+                weight_decay=0.1, eval_every=10, save_every=100),
+    "median": dict(n_train=20000, n_test=5000, epochs=300, batch_size=1000, lr=1e-3,
+                   weight_decay=0.1, eval_every=10, save_every=100),
+    "sort": dict(n_train=20000, n_test=5000, epochs=150, batch_size=1000, lr=1e-3,
+                 weight_decay=0.1, eval_every=25, save_every=100),
+}
 
 
 @dataclass
@@ -55,7 +94,7 @@ def _addition(cfg):
     n_train = cfg.n_train or int(cfg.frac_train * p * p)
     order = np.random.default_rng(cfg.data_seed).permutation(p * p)
     tr, te = order[:n_train], order[n_train:]
-    return Data(d_vocab=p + 1, d_vocab_out=p, n_ctx=3, n_read=1, decode=False,
+    return Data(d_vocab=p + 1, d_vocab_out=p, n_ctx=LAYOUTS["add"].n_ctx, n_read=LAYOUTS["add"].n_read, decode=False,
                 train=(tokens[tr], targets[tr]),
                 evals={"train": (tokens[tr], targets[tr]), "test": (tokens[te], targets[te])})
 
@@ -63,6 +102,21 @@ def _addition(cfg):
 def n_examples(cfg):
     """How many distinct examples the task has (n_train and n_test must fit in it)."""
     return cfg.p ** 2 if cfg.task == "add" else cfg.n ** N_INPUTS
+
+
+def size_problem(cfg):
+    """What is wrong with cfg's data sizes, as one line with what is allowed; None if they fit."""
+    total = n_examples(cfg)
+    if cfg.task == "add":
+        n_train = cfg.n_train or int(cfg.frac_train * total)
+        if not 1 <= n_train < total:
+            return f"--n-train must be between 1 and {total - 1} (p*p - 1 for p={cfg.p}), got {n_train}"
+    elif not (cfg.n_train > 0 and cfg.n_test > 0):
+        return "--n-train and --n-test must be positive for max, median and sort"
+    elif cfg.n_train + cfg.n_test > total // 2:
+        return (f"--n-train + --n-test must be at most {total // 2} (half of the n^5 tuples for n={cfg.n}), "
+                f"got {cfg.n_train + cfg.n_test}")
+    return None
 
 
 # ---------------------------------------------------------------- max, median, sort
@@ -145,7 +199,5 @@ def _five_numbers(cfg):
     train = sequences(task, train_x, n)
     evals = {"train": train, "test": sequences(task, test_x, n),
              "balanced": sequences(task, balanced, n)}
-    n_ctx = 2 * N_INPUTS if task == "sort" else N_INPUTS + 1
-    n_read = N_INPUTS if task == "sort" else 1
-    return Data(d_vocab=n + 1, d_vocab_out=n, n_ctx=n_ctx, n_read=n_read,
+    return Data(d_vocab=n + 1, d_vocab_out=n, n_ctx=LAYOUTS[task].n_ctx, n_read=LAYOUTS[task].n_read,
                 decode=task == "sort", train=train, evals=evals)
