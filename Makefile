@@ -2,7 +2,7 @@
 # `make test` runs the tests, `make bench` measures speed. Each first makes .venv.
 PY := .venv/bin/python
 
-.PHONY: grok test bench
+.PHONY: grok test bench bench-peer interop
 
 grok: .venv/ready
 	$(PY) minigrok.py --task add
@@ -12,6 +12,14 @@ test: .venv/ready .venv/cupy
 
 bench: .venv/ready
 	$(PY) bench.py time
+
+# ---------------------------------------------------------------- optional: PyTorch peer
+bench-peer: .venv/ready
+	$(PY) bench.py time
+
+# ---------------------------------------------------------------- optional: TransformerLens
+interop: .venv/ready
+	@echo "interop: not written yet"; exit 1
 
 .venv/ready: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
