@@ -1204,6 +1204,11 @@ def main(argv=None):
     other = (argv[2:] or [None])[0]
     out_dir = os.path.join("figures", os.path.splitext(os.path.basename(argv[1]))[0])   # runs/sort.npz -> figures/sort
     try:
+        # each checkpoint of the task expected (median and sort compare with each other), before any work
+        mg.check_task(argv[1], argv[0], f"analysis.py {argv[0]}")
+        if other:
+            mg.check_task(other, {"max": "max", "median": "sort", "sort": "median"}[argv[0]],
+                          f"analysis.py {argv[0]}'s second checkpoint")
         if argv[0] == "add":
             findings = analyse_add(argv[1], out_dir)
         elif argv[0] == "max":

@@ -25,13 +25,21 @@ import dataclasses
 import json
 import math
 import os
+import re
+import secrets
+import shutil
 import signal
+import stat
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+try:
+    import fcntl            # the output's lock (Unix)
+except ImportError:
+    fcntl = None
 
 import fast
 import tasks
@@ -314,11 +322,16 @@ def check_config(cfg):
         need(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
     need(cfg.n_heads * cfg.d_head == cfg.d_model,
          f"--n-heads ({cfg.n_heads}) times --d-head ({cfg.d_head}) must equal --d-model ({cfg.d_model})")
-    need(cfg.lr > 0, f"--lr must be positive, got {cfg.lr}")
-    need(cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}")
+    for name in ("seed", "data_seed"):
+        need(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0 (NumPy seeds are), got {getattr(cfg, name)}")
+    need(cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be positive and finite, got {cfg.lr}")
+    need(cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay),
+         f"--weight-decay must be >= 0 and finite, got {cfg.weight_decay}")
     need(0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)")
     need(cfg.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {cfg.dtype!r}")
     need(cfg.engine in ENGINES, f"--engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    n_max = 6208                 # the largest n with n**5 < 2**63: tasks.py codes a tuple as one int64
+    need(cfg.task == "add" or cfg.n <= n_max, f"--n must be at most {n_max} (tuples are coded as int64), got {cfg.n}")
     problem = tasks.size_problem(cfg)
     need(problem is None, problem)
 
@@ -483,92 +496,181 @@ def status_line(cfg, history, rate):
             f"acc {h['train_acc']:.4f} / {h['test_acc']:.4f}  {rate:6.1f} epochs/s  {left:5.0f} s left")
 
 
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM outside the training loop (see Interrupt). A BaseException, as
+    KeyboardInterrupt is, so that no `except Exception` swallows it."""
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class Interrupt:
-    """Ctrl-C (or SIGTERM) sets a flag; the loop checks it between epochs, so the weights
-    are never saved half-updated."""
+    """Ctrl-C (SIGINT) and SIGTERM, from the start of a run to its end. Outside the training
+    loop (building the data, loading a checkpoint, the first evaluation, plotting) a signal
+    raises Interrupted at once: nothing can be half-written then, since every file is
+    written to a temporary file and renamed. Inside the loop (`deferred`) a signal is only
+    noted, and the loop stops after the epoch it is in, so the weights are saved whole,
+    never half-updated."""
     def __init__(self):
-        self.hit = False
-        self.old = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.signum, self.deferred, self.old = None, False, {}
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.old[s] = signal.signal(s, self.handle)
+            except ValueError:          # not the main thread: signals keep their handlers
+                pass
 
     def handle(self, signum, frame):
-        self.hit = True
+        if not self.deferred:
+            raise Interrupted(signum)
+        self.signum = signum
 
     def restore(self):
         for s, h in self.old.items():
             signal.signal(s, h)
 
 
-def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True):
-    """Train cfg's task, checkpointing to `out`; with stop_at, stop early once test accuracy
-    reaches it. verbose: print progress (unless progress=False) and the summary.
-    Returns (params, history, exit_code)."""
-    data = tasks.make_data(cfg)
-    as_xp = lambda pair: tuple(xp.asarray(a) for a in pair)
-    train_tokens, train_targets = as_xp(data.train)
-    evals = {name: as_xp(pair) for name, pair in data.evals.items()}
-    if resume:
-        ck = load_checkpoint(out)
-        check_resumable(ck["config"], cfg)
-        params = {k: xp.asarray(v) for k, v in ck["params"].items()}
-        opt = {"step": ck["opt"]["step"], "m": {k: xp.asarray(v) for k, v in ck["opt"]["m"].items()},
-               "v": {k: xp.asarray(v) for k, v in ck["opt"]["v"].items()}}
-        history, snapshots, epoch, wall0 = ck["history"], ck["snapshots"], ck["epoch"], ck["wall_s"]
-    else:
-        params = init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
-        opt, history, snapshots, epoch, wall0 = adamw_init(params), {}, [], 0, 0.0
-        record(history, 0, 0.0, params, evals, data, cfg.engine)
-        if cfg.snapshot_every:
-            snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
+def all_finite(arrays):
+    return all(bool(xp.isfinite(a).all()) for a in arrays)
 
-    full = cfg.engine == "fast" and is_full_batch(cfg, len(train_tokens))
-    plan = fast.index_plan(train_tokens, data.n_read, params) if full else None
 
-    def save(epoch, wall):
-        save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall)
+def drop_unscheduled_row(history, epoch, cfg):
+    """A run evaluates every eval_every epochs and at its last epoch. A checkpoint made at
+    the end of a shorter run (or by an older version when interrupted) ends with a row at
+    its last epoch that a run going on past that epoch does not make: it goes, so that the
+    resumed history is row for row that of the uninterrupted run."""
+    if history["epoch"][-1] == epoch and epoch % cfg.eval_every and epoch < cfg.epochs:
+        for rows in history.values():
+            rows.pop()
 
-    progress = verbose and progress
-    tty = progress and sys.stdout.isatty()
-    stop, code, overhead = Interrupt(), 0, 0.0
-    t_start, e_start = time.perf_counter(), epoch
-    wall = lambda: wall0 + time.perf_counter() - t_start
+
+def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, stop=None):
+    """Train cfg's task, checkpointing to `out` (whatever is there: main() checks the path
+    first); with resume, continue the run saved at `out`; with stop_at, stop early once test
+    accuracy reaches it. verbose: print progress (unless progress=False) and the summary.
+    stop: main()'s Interrupt, else one is made for this call.
+    Returns (params, history, exit_code): 0; 1 when the loss or the weights became nan or
+    inf, or a checkpoint could not be written (the last one written stays); 128 + the
+    signal's number when interrupted (saved, if an epoch was completed)."""
+    own_stop, stop = stop is None, stop or Interrupt()
     try:
-        while epoch < cfg.epochs:
-            loss = train_epoch(params, opt, train_tokens, train_targets, cfg, epoch, data.n_read, plan)
-            if not np.isfinite(loss):
-                kept = f"the last good checkpoint is kept at {out}" if os.path.exists(out) else "nothing was saved"
-                print(f"\nminigrok: the training loss became {loss} at epoch {epoch + 1}; stopped, {kept}",
-                      file=sys.stderr)
-                return params, history, 1
+        data = tasks.make_data(cfg)
+        as_xp = lambda pair: tuple(xp.asarray(a) for a in pair)
+        train_tokens, train_targets = as_xp(data.train)
+        evals = {name: as_xp(pair) for name, pair in data.evals.items()}
+        if resume:
+            ck = load_checkpoint(out)
+            check_resumable(ck["config"], cfg)
+            history, snapshots, epoch, wall0 = ck["history"], ck["snapshots"], ck["epoch"], ck["wall_s"]
+            done = check_resume_epoch(out, epoch, history, cfg, stop_at)
+            if done:
+                if verbose:
+                    print(f"{out} {done}; nothing to train")
+                return ck["params"], history, 0
+            drop_unscheduled_row(history, epoch, cfg)
+            params = {k: xp.asarray(v) for k, v in ck["params"].items()}
+            opt = {"step": ck["opt"]["step"], "m": {k: xp.asarray(v) for k, v in ck["opt"]["m"].items()},
+                   "v": {k: xp.asarray(v) for k, v in ck["opt"]["v"].items()}}
+            saved = epoch                   # the checkpoint on disk that belongs to this run
+        else:
+            params = init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+            opt, history, snapshots, epoch, wall0, saved = adamw_init(params), {}, [], 0, 0.0, None
+            record(history, 0, 0.0, params, evals, data, cfg.engine)
+            if cfg.snapshot_every:
+                snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
+
+        full = cfg.engine == "fast" and is_full_batch(cfg, len(train_tokens))
+        plan = fast.index_plan(train_tokens, data.n_read, params) if full else None
+        progress = verbose and progress
+        tty = progress and sys.stdout.isatty()
+        newline = "\n" if tty else ""           # ends the status line updated in place
+        overhead, e_start, t_start = 0.0, epoch, time.perf_counter()
+        wall = lambda: wall0 + time.perf_counter() - t_start
+
+        def stopped(why):
+            """One line on stderr: why the run stopped, and which checkpoint of its own is kept."""
+            if saved is None:
+                kept = "nothing was saved"
+            elif resume and saved == e_start:
+                kept = f"{out} is kept as it was resumed (epoch {saved})"
+            else:
+                kept = f"its last checkpoint, {out} at epoch {saved}, is kept"
+            print(f"{newline}minigrok: {why}; stopped, {kept}", file=sys.stderr)
+            return params, history, 1
+
+        def save(epoch):
+            """Write the checkpoint if everything in it is finite; None, or what went wrong."""
+            if not all_finite([*opt["m"].values(), *opt["v"].values()]):
+                return f"the AdamW moments became nan or inf by epoch {epoch}"
+            try:
+                save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall())
+            except OSError as e:
+                return f"could not write the checkpoint {out} at epoch {epoch} ({e.strerror or e})"
+
+        stop.deferred = True        # from here a signal is acted on between epochs
+        while True:
+            with np.errstate(over="ignore", invalid="ignore"):    # checked below, in one line
+                loss = train_epoch(params, opt, train_tokens, train_targets, cfg, epoch, data.n_read, plan)
             epoch += 1
-            t0 = time.perf_counter()
+            if not math.isfinite(loss):
+                return stopped(f"the training loss became {loss} at epoch {epoch}")
+            if not all_finite(params.values()):
+                return stopped(f"the weights became nan or inf at epoch {epoch} (loss {loss:.4g} before it)")
+            t0, reached = time.perf_counter(), False
             if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
                 snapshots.append((epoch, {k: to_numpy(v).copy() for k, v in params.items()}))
-            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or stop.hit:
-                record(history, epoch, wall(), params, evals, data, cfg.engine)
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    record(history, epoch, wall(), params, evals, data, cfg.engine)
+                if not all(math.isfinite(rows[-1]) for rows in history.values()):
+                    bad = [k for k, rows in history.items() if not math.isfinite(rows[-1])]
+                    return stopped(f"the evaluation at epoch {epoch} gave {bad[0]} {history[bad[0]][-1]}")
                 rate = (epoch - e_start) / max(time.perf_counter() - t_start, 1e-9)
                 if tty:
                     print("\r" + status_line(cfg, history, rate), end="", flush=True)
                 elif progress:
                     print(status_line(cfg, history, rate), flush=True)
-                if stop_at is not None and history["test_acc"][-1] >= stop_at:
-                    break
-            if epoch % cfg.save_every == 0 or stop.hit:
-                save(epoch, wall())
+                reached = stop_at is not None and history["test_acc"][-1] >= stop_at
+            if epoch % cfg.save_every == 0:
+                problem = save(epoch)
+                if problem:
+                    return stopped(problem)
+                saved = epoch
             overhead += time.perf_counter() - t0
-            if stop.hit:
-                print(f"\nminigrok: interrupted at epoch {epoch}; saved {out} "
-                      f"(continue with the same flags and --resume)", file=sys.stderr)
-                return params, history, 130
-        t0 = time.perf_counter()
-        save(epoch, wall())
-        overhead += time.perf_counter() - t0
+            if epoch == cfg.epochs or reached or stop.signum is not None:
+                break
+        if saved != epoch:
+            t0, problem = time.perf_counter(), save(epoch)
+            if problem:
+                return stopped(problem)
+            saved, overhead = epoch, overhead + time.perf_counter() - t0
+        if stop.signum is not None:
+            rest = "the run is complete" if epoch == cfg.epochs or reached else "continue with the same flags and --resume"
+            print(f"{newline}minigrok: interrupted ({signal.Signals(stop.signum).name}) at epoch {epoch}; "
+                  f"saved {out} ({rest})", file=sys.stderr)
+            return params, history, 128 + stop.signum
+        if tty:
+            print()
+        if verbose:
+            print_summary(cfg, history, out, wall(), overhead / max(time.perf_counter() - t_start, 1e-9))
+        return params, history, 0
     finally:
-        stop.restore()
-    if tty:
-        print()
-    if verbose:
-        print_summary(cfg, history, out, wall(), overhead / max(time.perf_counter() - t_start, 1e-9))
-    return params, history, code
+        if own_stop:
+            stop.restore()
+
+
+def check_resume_epoch(out, epoch, history, cfg, stop_at):
+    """For --resume: None if the run at `out` has epochs left to train, or why it has not
+    (it is complete); UsageError if it went past --epochs."""
+    if epoch > cfg.epochs:
+        raise UsageError(f"--resume: {out} is at epoch {epoch}, past --epochs {cfg.epochs}; give --epochs "
+                         f"above {epoch} to continue it")
+    if epoch == cfg.epochs:
+        return f"is already complete (epoch {epoch} of {cfg.epochs})"
+    if stop_at is not None:
+        for e, acc in zip(history["epoch"], history["test_acc"]):
+            if acc >= stop_at and e > 0 and e % cfg.eval_every == 0:
+                return f"already reached test accuracy {stop_at} at epoch {e} (--stop-at)"
+    return None
 
 
 def print_summary(cfg, history, out, wall, overhead):
@@ -596,18 +698,76 @@ def peak_memory_mb():
 RUN_FIELDS_FREE = ("epochs", "save_every")   # may differ between a run and its --resume
 
 
-def check_resumable(saved, cfg):
+def first_difference(saved, cfg):
+    """(field, saved value, value here) of the first config field, other than those free
+    to change on --resume, in which two runs differ; None if there is none."""
     for f in dataclasses.fields(Config):
         a, b = getattr(saved, f.name), getattr(cfg, f.name)
         if f.name not in RUN_FIELDS_FREE and a != b:
-            raise UsageError(f"--resume: the checkpoint was trained with {f.name}={a!r} but this run "
-                             f"has {f.name}={b!r}; resume with the same flags (only --epochs and "
-                             f"--save-every may change)")
+            return f.name, a, b
+    return None
+
+
+def check_resumable(saved, cfg):
+    """A resumed run must record what the uninterrupted run would have: the same weights
+    (every field that changes them) and the same evaluations and snapshots (eval_every,
+    snapshot_every). Only --epochs and --save-every may change."""
+    diff = first_difference(saved, cfg)
+    if diff:
+        name, a, b = diff
+        raise UsageError(f"--resume: the checkpoint was trained with {name}={a!r} but this run "
+                         f"has {name}={b!r}; resume with the same flags (only --epochs and "
+                         f"--save-every may change)")
+
+
+def param_shapes(cfg):
+    """The shape of every weight of cfg's model, from its sizes and its task's layout."""
+    d_vocab_out = cfg.p if cfg.task == "add" else cfg.n
+    n_ctx, d, H, dh, m = tasks.LAYOUTS[cfg.task].n_ctx, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
+    return {"W_E": (d_vocab_out + 1, d), "W_pos": (n_ctx, d), "W_Q": (H, d, dh), "W_K": (H, d, dh),
+            "W_V": (H, d, dh), "W_O": (H, dh, d), "W_in": (d, m), "b_in": (m,), "W_out": (m, d),
+            "b_out": (d,), "W_U": (d, d_vocab_out)}
+
+
+def temporary_name(path):
+    """A new temporary file's name beside `path`, recognisable as path's (see temporaries)."""
+    folder, base = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
+
+
+def temporaries(path):
+    """The temporary files of `path` in its folder: those a killed run may have left."""
+    folder, base = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.tmp")
+    try:
+        return sorted(os.path.join(folder, n) for n in os.listdir(folder) if pattern.fullmatch(n))
+    except OSError:
+        return []
+
+
+def write_atomically(path, write):
+    """Call write(f) on a new temporary file beside `path`, then rename it over `path`: a
+    crash or a failed write (disk full, ...) leaves `path` as it was. The temporary file is
+    removed on any failure; only a kill -9 or a power cut can leave one behind."""
+    tmp = temporary_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # 0o666 less the umask, as open() gives
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s):
-    """Write the run to `path` atomically: a temporary file in the same folder, then a
-    rename, so a crash mid-write leaves the previous checkpoint as it was."""
+    """Write the run to `path` atomically (write_atomically): a crash or a failed write
+    leaves the previous checkpoint as it was."""
     arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
               "history": np.array(json.dumps(history)), "epoch": np.array(epoch),
               "wall_s": np.array(wall_s), "adam_step": np.array(opt["step"])}
@@ -619,34 +779,69 @@ def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s):
         arrays["snapshot_epochs"] = np.array([e for e, _ in snapshots])
         for k in params:
             arrays[f"snapshot/{k}"] = np.stack([s[k] for _, s in snapshots])
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)                              # mkstemp makes it private; a checkpoint is not
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def _open_checkpoint(path):
+    if not os.path.exists(path):
+        raise UsageError(f"checkpoint {path} does not exist; train one with python minigrok.py --task ... --out {path}")
+    z = None
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        z = np.load(path, allow_pickle=False)      # lazy: arrays are read when asked for
+        if str(z["format"]) != "minigrok-1":
+            raise ValueError("unknown format")
+        return z, Config(**json.loads(str(z["config"])))
+    except Exception as e:
+        if hasattr(z, "close"):            # an NpzFile (a .npy file loads as a plain array)
+            z.close()
+        raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
+
+
+def read_header(path):
+    """(config, epoch) of a checkpoint, without reading its weights."""
+    z, cfg = _open_checkpoint(path)
+    try:
+        with z:
+            return cfg, int(z["epoch"])
+    except Exception as e:
+        raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
+
+
+def check_task(path, task, who):
+    """UsageError unless the checkpoint at `path` is of `task` (`who` is what needs it)."""
+    cfg, _ = read_header(path)
+    if cfg.task != task:
+        raise UsageError(f"{path} is a checkpoint of task {cfg.task}, but {who} needs one of task {task}")
+
+
+def check_matches_config(path, cfg, params, opt, snapshots):
+    """UsageError unless the config is valid and every array has its weight's shape and dtype."""
+    try:
+        check_config(cfg)
+    except UsageError as e:
+        raise UsageError(f"{path}: its config is not valid ({e})")
+    want = param_shapes(cfg)
+    if set(params) != set(want):
+        raise UsageError(f"{path} holds the weights {sorted(params)}, not a minigrok model's {sorted(want)}")
+    arrays = [(k, params[k]) for k in want] + [(f"adam_m/{k}", opt["m"][k]) for k in want]
+    arrays += [(f"adam_v/{k}", opt["v"][k]) for k in want] + [(f"snapshot/{k}", s[k]) for _, s in snapshots[:1] for k in want]
+    for name, a in arrays:
+        shape = want[name.split("/")[-1]]
+        if a.shape != shape or a.dtype != cfg.dtype:
+            raise UsageError(f"{path}: its config (task {cfg.task}, p {cfg.p}, n {cfg.n}, d_model {cfg.d_model}, "
+                             f"n_heads {cfg.n_heads}, d_head {cfg.d_head}, d_mlp {cfg.d_mlp}, {cfg.dtype}) wants "
+                             f"{name} {list(shape)} {cfg.dtype}, but it is {list(a.shape)} {a.dtype}: the config "
+                             f"does not match the weights")
 
 
 def load_checkpoint(path):
     """Everything a checkpoint holds, as NumPy arrays and plain Python: config, params,
-    opt (AdamW state), history, snapshots [(epoch, params)], epoch, wall_s."""
-    if not os.path.exists(path):
-        raise UsageError(f"checkpoint {path} does not exist; train one with python minigrok.py --task ... --out {path}")
+    opt (AdamW state), history, snapshots [(epoch, params)], epoch, wall_s. Checked whole:
+    a config that does not match the weights is a UsageError, not a later traceback."""
+    z, cfg = _open_checkpoint(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["format"]) != "minigrok-1":
-                raise ValueError("unknown format")
-            raw = json.loads(str(z["config"]))
-            cfg = Config(**raw)
+        with z:
             names = [k for k in z.files if k in ("b_in", "b_out") or k.startswith("W_")]
             params = {k: z[k] for k in names}
             opt = {"step": int(z["adam_step"]), "m": {k: z[f"adam_m/{k}"] for k in names},
@@ -656,12 +851,12 @@ def load_checkpoint(path):
                 stacks = {k: z[f"snapshot/{k}"] for k in names}
                 snapshots = [(int(e), {k: stacks[k][i] for k in names})
                              for i, e in enumerate(z["snapshot_epochs"])]
-            return dict(config=cfg, params=params, opt=opt, history=json.loads(str(z["history"])),
-                        snapshots=snapshots, epoch=int(z["epoch"]), wall_s=float(z["wall_s"]))
-    except UsageError:
-        raise
+            ck = dict(config=cfg, params=params, opt=opt, history=json.loads(str(z["history"])),
+                      snapshots=snapshots, epoch=int(z["epoch"]), wall_s=float(z["wall_s"]))
     except Exception as e:
         raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
+    check_matches_config(path, cfg, params, opt, snapshots)
+    return ck
 
 
 def load(path):
@@ -670,9 +865,225 @@ def load(path):
     return ck["config"], ck["params"], ck["history"]
 
 
+# ============================================================================ the output
+# Before a run trains, main() checks everything it will write: the path (check_out), the
+# memory and disk it needs (check_resources), that no other run writes there (lock_output)
+# and that nothing there is replaced unasked (check_existing).
+def plot_path(out):
+    return os.path.splitext(out)[0] + ".png"
+
+
+def file_problem(path):
+    """Why minigrok must not write to `path`, or None."""
+    if os.path.islink(path):
+        return (f"is a symbolic link (to {os.readlink(path)}), which minigrok does not replace; give the "
+                f"file's own path or another --out")
+    if os.path.isdir(path):
+        return "is a directory; give a file path"
+    if not os.path.exists(path):
+        return None
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a device, pipe or socket); give a file path"
+    # mode bits as well as access(): root may write anything, but a file with no write
+    # bit set was made read-only on purpose
+    if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
+        return "is read-only, so minigrok will not replace it; make it writable if it may be, or choose another --out"
+    return None
+
+
+def check_out(out):
+    """UsageError if `out` (or the curve beside it) is no place for a checkpoint."""
+    if not out:
+        raise UsageError("--out is empty; give a file path such as runs/add.npz")
+    if not os.path.basename(out):
+        raise UsageError(f"--out {out} names a folder; give a file path such as {os.path.join(out, 'add.npz')}")
+    if os.path.splitext(out)[1].lower() == ".png":
+        raise UsageError(f"--out {out} is the name of the run's own curve (--out with .png), which would overwrite "
+                         f"the checkpoint; give a .npz name")
+    for path, what in ((out, "--out"), (plot_path(out), "the curve's path")):
+        problem = file_problem(path)
+        if problem:
+            raise UsageError(f"{what} {path} {problem}")
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise UsageError(f"--out {out}: {folder} is a file, not a folder")
+
+
+def memory_estimate(cfg, on_gpu=False):
+    """The bytes a run holds in host memory at its peak, counting only its largest arrays:
+    the data (int64 tokens and targets, and the copies made while splitting them), the
+    weights with their gradients and AdamW state, the snapshots, the QK table and the larger
+    of one training step and one evaluation chunk (on a GPU only the data and snapshots are
+    in host memory). A lower bound, so that no run that fits is refused: the peaks of ten
+    runs of all four tasks and both engines, measured, were 1.1 to 1.8 times it."""
+    lay, size = tasks.LAYOUTS[cfg.task], np.dtype(cfg.dtype).itemsize
+    d_vocab_out = cfg.p if cfg.task == "add" else cfg.n
+    d_vocab, n_varying = d_vocab_out + 1, lay.n_ctx - 1      # one position holds the same token ('=', CLS, SEP)
+    n_params = sum(math.prod(s) for s in param_shapes(cfg).values())
+    ints = lay.n_ctx + lay.n_read                            # one example's tokens and targets
+    if cfg.task == "add":
+        n_made = cfg.p ** 2
+        n_train = cfg.n_train or int(cfg.frac_train * n_made)
+        data = 8 * n_made * (2 * ints + 3)                   # all pairs, the split's copies, a, b and the order
+        n_eval = n_made - n_train
+    else:
+        extra = cfg.n * max(1, cfg.n_train // (10 * cfg.n))  # augmentation tuples (made either way)
+        balanced = cfg.n * max(1, cfg.n_test // cfg.n)
+        n_made = cfg.n_train + cfg.n_test + extra + balanced
+        n_train = cfg.n_train + (extra if cfg.augment else 0)
+        data = 8 * n_made * (lay.n_inputs + ints)
+        n_eval = max(cfg.n_test, balanced)
+    n_snapshots = cfg.epochs // cfg.snapshot_every + 1 if cfg.snapshot_every else 0
+    host = data + size * n_params * n_snapshots
+    if on_gpu:
+        return host
+    batch = n_train if cfg.batch_size == 0 else min(cfg.batch_size, n_train)
+    pos = lay.n_read if cfg.engine == "fast" else lay.n_ctx  # positions that go through the MLP and unembedding
+    per_example = n_varying * d_vocab + 3 * pos * (d_vocab_out + cfg.d_mlp) + lay.n_ctx * cfg.d_model
+    step = size * batch * per_example                        # one-hot lookups, logits, exp, grads, MLP
+    chunk = size * min(EVAL_CHUNK, max(n_train, n_eval)) * per_example
+    used = lay.n_read if cfg.task != "sort" else d_vocab * lay.n_read   # query rows of the QK table
+    qk = size * cfg.n_heads * used * d_vocab * lay.n_ctx if cfg.engine == "fast" else 0
+    return host + size * n_params * 5 + qk + max(step, chunk)
+
+
+def checkpoint_bytes(cfg):
+    """A checkpoint's size: weights, AdamW moments and snapshots (the history is small)."""
+    n_params = sum(math.prod(s) for s in param_shapes(cfg).values())
+    n_snapshots = cfg.epochs // cfg.snapshot_every + 1 if cfg.snapshot_every else 0
+    return np.dtype(cfg.dtype).itemsize * n_params * (3 + n_snapshots)
+
+
+def available_memory():
+    """Bytes that can be allocated (MemAvailable plus free swap), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+        return info["MemAvailable"] + info.get("SwapFree", 0)
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+
+
+def check_resources(cfg, out, on_gpu=False):
+    """UsageError when the run cannot fit in memory, or its checkpoint on the disk."""
+    gb = lambda b: f"{b / 2**30:,.1f} GB" if b >= 2**30 else f"{b / 2**20:.1f} MB"
+    need, have = memory_estimate(cfg, on_gpu), available_memory()
+    if have is not None and need > have:
+        raise UsageError(f"this run needs at least {gb(need)} of memory (an estimate) but {gb(have)} are "
+                         f"available; make it smaller (--p, --n, --n-train, --batch-size, --snapshot-every)")
+    folder = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    need = checkpoint_bytes(cfg)
+    try:
+        disk = shutil.disk_usage(folder)
+    except OSError:
+        return
+    if disk.total and need > disk.free:     # (pseudo filesystems such as /proc have no size: lock_output finds them)
+        raise UsageError(f"the checkpoint will take {gb(need)} but {folder} has {gb(disk.free)} free; "
+                         f"free some space or choose another --out")
+
+
+def lock_output(out):
+    """Claim `out` for this run: an exclusive lock (flock) on the file out + '.lock', made
+    first, so a second run on the same path stops at once instead of overwriting this one.
+    The lock is the kernel's, so a killed run holds none (its file may stay, and is reused).
+    Creating the file is also the test that the folder is writable. Returns the lock (a
+    file descriptor) for unlock_output."""
+    path, folder = out + ".lock", os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the folder {folder} for --out ({e.strerror})")
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise UsageError(f"cannot write in {folder}: creating {path} failed ({e.strerror}); choose another --out")
+        if fcntl is None:               # no flock (Windows): no protection against a second run
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UsageError(f"another minigrok run (pid {pid}) is writing {out}; wait for it to end, or choose "
+                             f"another --out")
+        except OSError as e:            # a filesystem without locks
+            print(f"minigrok: cannot lock {path} ({e.strerror}); nothing stops a second run on {out}", file=sys.stderr)
+            return fd
+        # The run before us removes its lock file before letting go of the lock: if it did so
+        # between our open and our flock, we hold a lock on a removed file, and start again.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            mine = os.read(fd, 64).decode(errors="replace").strip()
+            if mine and not mine.isdigit():         # not a lock file left by a killed run: someone's file
+                os.close(fd)
+                raise UsageError(f"{path} exists and is not minigrok's lock file; move it, or choose another --out")
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
+
+
+def unlock_output(fd, out):
+    try:
+        os.unlink(out + ".lock")        # removed while still held: see lock_output
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def remove_stale_temporaries(out):
+    """Remove the temporary files that a run killed mid-write left beside `out` and its
+    curve. Called with the lock held, so they belong to no running save."""
+    removed = []
+    for path in temporaries(out) + temporaries(plot_path(out)):
+        try:
+            os.unlink(path)
+            removed.append(os.path.basename(path))
+        except OSError:
+            pass
+    if removed:
+        print(f"minigrok: removed {len(removed)} temporary file(s) left by an interrupted run: {', '.join(removed)}",
+              file=sys.stderr)
+
+
+def check_existing(out, cfg, resume, overwrite):
+    """A fresh run never replaces what is at `out` unless --overwrite says so; --resume
+    needs the same run there, with epochs left to train (checked again by train)."""
+    if resume:
+        saved, epoch = read_header(out)
+        check_resumable(saved, cfg)
+        check_resume_epoch(out, epoch, None, cfg, None)     # past --epochs: an error before any work
+        return
+    if overwrite or not os.path.exists(out):
+        return
+    try:
+        saved, epoch = read_header(out)
+    except UsageError:
+        raise UsageError(f"--out {out} exists and is not a minigrok checkpoint; minigrok will not replace it: "
+                         f"choose another --out, or add --overwrite to replace it") from None
+    diff = first_difference(saved, cfg)
+    if diff is None:
+        state = f"finished at epoch {epoch}" if epoch >= cfg.epochs else f"saved at epoch {epoch} of {cfg.epochs}"
+        raise UsageError(f"--out {out} already holds this run, {state}: --resume continues it (give more --epochs "
+                         f"if it is finished), --overwrite trains it again from scratch, or choose another --out")
+    name, a, b = diff
+    raise UsageError(f"--out {out} holds another run ({name}={a!r} there, {b!r} here): --resume with that run's "
+                     f"flags continues it, --overwrite replaces it, or choose another --out")
+
+
 # ============================================================================ plotting
 def plot_history(history, path, title):
-    """Train and test loss and accuracy against epoch, on log axes: the grokking curve."""
+    """Train and test loss and accuracy against epoch, on log axes: the grokking curve.
+    Written atomically, as checkpoints are."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -689,8 +1100,10 @@ def plot_history(history, path, title):
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        write_atomically(path, lambda f: fig.savefig(f, format=os.path.splitext(path)[1][1:] or "png", dpi=110))
+    finally:
+        plt.close(fig)
 
 
 # ============================================================================ command line
@@ -724,8 +1137,10 @@ def make_parser():
                         default=None, help=f"{helps.get(f.name, f.name.replace('_', ' '))} (default: {f.default})")
     ap.add_argument("--augment", action="store_true", default=None,
                     help="max/median/sort: add tuples for every answer value (the study's fix)")
-    ap.add_argument("--out", help="checkpoint path (default: runs/<task>.npz)")
+    ap.add_argument("--out", help="checkpoint path (default: runs/<task>.npz); the curve goes beside it, as .png")
     ap.add_argument("--resume", action="store_true", help="continue the run saved at --out")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace what is at --out (without it, a fresh run refuses to replace anything)")
     ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                     help="auto: CuPy if a GPU works, else NumPy (default: auto); for both engines")
     ap.add_argument("--stop-at", type=float, metavar="ACC", help="stop once test accuracy reaches ACC (e.g. 0.99)")
@@ -752,20 +1167,54 @@ def config_from_args(args):
 
 
 def main(argv=None):
+    """The run, from its flags: every check that needs no training is made first (config,
+    output path, memory and disk, the lock, what is at --out), then training, then the curve.
+    Exit codes: 0 done, 1 stopped (nan/inf, a write failed), 2 bad input, 128 + signal."""
     args = make_parser().parse_args(argv)
+    stop, out, lock, trained = Interrupt(), None, None, False
     try:
         cfg = config_from_args(args)
-        out = args.out or os.path.join("runs", f"{cfg.task}.npz")
-        use_device(args.device)
-        params, history, code = train(cfg, out, resume=args.resume, stop_at=args.stop_at, progress=not args.quiet)
+        if args.stop_at is not None and not 0 < args.stop_at <= 1:
+            raise UsageError(f"--stop-at must be a test accuracy in (0, 1], got {args.stop_at}")
+        if args.resume and args.overwrite:
+            raise UsageError("--resume continues the run at --out and --overwrite replaces it: give one of them")
+        out = os.path.join("runs", f"{cfg.task}.npz") if args.out is None else args.out
+        check_out(out)
+        on_gpu = use_device(args.device) == "gpu"
+        check_resources(cfg, out, on_gpu)
+        lock = lock_output(out)
+        remove_stale_temporaries(out)
+        check_existing(out, cfg, args.resume, args.overwrite)
+        params, history, code = train(cfg, out, resume=args.resume, stop_at=args.stop_at,
+                                      progress=not args.quiet, stop=stop)
+        trained, stop.deferred = True, False      # a signal now stops the plot at once
+        if code == 0 and stop.signum is not None:  # noted after the last save, before the plot
+            raise Interrupted(stop.signum)
+        if code == 0:
+            png = plot_path(out)
+            try:
+                plot_history(history, png, f"{cfg.task}: train and test loss and accuracy (d_model {cfg.d_model}, seed {cfg.seed})")
+            except OSError as e:
+                print(f"minigrok: could not write the curve {png} ({e.strerror or e}); the checkpoint {out} is saved",
+                      file=sys.stderr)
+                return 1
+            print(f"grokking curve: {png}")
+        return code
     except UsageError as e:
         print(f"minigrok: error: {e}", file=sys.stderr)
         return 2
-    if code == 0:
-        png = os.path.splitext(out)[0] + ".png"
-        plot_history(history, png, f"{cfg.task}: train and test loss and accuracy (d_model {cfg.d_model}, seed {cfg.seed})")
-        print(f"grokking curve: {png}")
-    return code
+    except Interrupted as e:
+        if trained:
+            where = f"after training; the checkpoint {out} is saved, its curve was not drawn"
+        else:
+            where = "before an epoch was completed; nothing was saved" + (f", {out} is as it was" if args.resume else "")
+        print(f"minigrok: interrupted ({e}) {where}", file=sys.stderr)
+        return 128 + e.signum
+    finally:
+        stop.deferred = True                # a signal now changes nothing: the run is over
+        if lock is not None:
+            unlock_output(lock, out)
+        stop.restore()
 
 
 if __name__ == "__main__":

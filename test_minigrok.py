@@ -6,10 +6,13 @@ differences and properties worked by hand; the fast engine (fast.py) must equal 
 float64 rounding, in logits and in every gradient.
 """
 import dataclasses
+import errno
 import json
 import math
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -294,13 +297,14 @@ def test_same_seed_same_result_and_resume_is_bit_identical(tmp_path):
         assert np.array_equal(ka["opt"]["m"][k], kc["opt"]["m"][k]), k
         assert np.array_equal(ka["opt"]["v"][k], kc["opt"]["v"][k]), k
     assert [e for e, _ in ka["snapshots"]] == [e for e, _ in kc["snapshots"]] == [0, 20, 40, 60]
-    # the resumed history also holds the evaluation made where the first part stopped
+    # the first part ended at epoch 25, not a multiple of --eval-every 10, with an evaluation
+    # there; the uninterrupted run has none, and neither has the resumed history: row by row
+    # the same, but for the wall times
     ha, hc = ka["history"], kc["history"]
-    keep = [i for i, e in enumerate(hc["epoch"]) if e in ha["epoch"]]
-    assert hc["epoch"][:4] == [0, 10, 20, 25] and [hc["epoch"][i] for i in keep] == ha["epoch"]
+    assert ha["epoch"] == [0, 10, 20, 30, 40, 50, 60] and set(hc) == set(ha)
     for k in ha:
         if k != "wall_s":
-            assert [hc[k][i] for i in keep] == ha[k], k
+            assert hc[k] == ha[k], k
 
 
 def test_minibatch_resume_is_bit_identical(tmp_path):
@@ -406,6 +410,391 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     kept = mg.load_checkpoint(path)["params"]
     for k in good:
         assert np.array_equal(kept[k], good[k])
+
+
+# ---------------------------------------------------------------- nothing lost, nothing overwritten
+# main() in this process (fast: no interpreter start), except where a signal or a second
+# process is the point. TINY trains an epoch in about a millisecond.
+TINY = ["--task", "add", "--p", "23", "--d-model", "16", "--n-heads", "2", "--d-mlp", "32", "--eval-every", "10",
+        "--device", "cpu", "--quiet"]
+
+
+def main_here(capsys, *args):
+    """minigrok.main(args) in this process -> (exit code, stdout, the lines on stderr)."""
+    code = mg.main([*TINY, *args])
+    out, err = capsys.readouterr()
+    return code, out, err.strip().splitlines()
+
+
+def one_line(lines, *words):
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]
+
+
+def leftovers(folder):
+    """Temporary and lock files in a folder: there should be none once a run has ended."""
+    return sorted(n for n in os.listdir(folder) if n.endswith((".tmp", ".lock")))
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if main() gets as far as building the data."""
+    def refuse(cfg):
+        raise AssertionError("training started")
+    monkeypatch.setattr(tasks, "make_data", refuse)
+
+
+def ck_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_bad_output_paths_are_refused_before_training(tmp_path, capsys, no_training):
+    real = tmp_path / "real.npz"
+    real.write_bytes(b"a run's checkpoint")
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)
+    readonly = tmp_path / "ro.npz"
+    readonly.write_bytes(b"kept")
+    readonly.chmod(0o444)                      # refused by its mode bits even as root, whom access() lets write
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)                            # a special file, as /dev/null is
+    (tmp_path / "dir.png").mkdir()             # the curve's path of dir.npz
+    (tmp_path / "afile").write_text("x")
+    cases = [("", "--out is empty"), (str(tmp_path / "x.png"), "own curve"), (str(tmp_path), "is a directory"),
+             (str(link), "symbolic link"), (str(readonly), "read-only"), (str(fifo), "not a regular file"),
+             (str(tmp_path / "dir.npz"), "the curve's path"), (str(tmp_path / "afile" / "x.npz"), "not a folder")]
+    if os.path.isdir("/proc/self"):            # Linux: a folder nobody can write in, root included
+        cases.append(("/proc/minigrok-test/x.npz", "cannot create the folder"))
+        cases.append(("/proc/x.npz", "cannot write in /proc"))
+    for out, words in cases:
+        for extra in ([], ["--overwrite"], ["--resume"]):
+            code, _, err = main_here(capsys, "--epochs", "3", "--out", out, *extra)
+            assert code == 2, (out, extra, err)
+            one_line(err, words)
+    assert link.is_symlink() and ck_bytes(real) == b"a run's checkpoint"
+    assert ck_bytes(readonly) == b"kept" and readonly.stat().st_mode & 0o777 == 0o444
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not (tmp_path / "x.png").exists() and leftovers(tmp_path) == []
+
+
+def test_a_fresh_run_never_replaces_an_existing_checkpoint(tmp_path, capsys):
+    out = str(tmp_path / "a.npz")
+    assert main_here(capsys, "--epochs", "4", "--out", out)[0] == 0
+    before = ck_bytes(out)
+    # the same run again, another run, and a file that is no checkpoint: refused, untouched
+    for args, words in ((["--epochs", "4"], ["already holds this run, finished"]),
+                        (["--epochs", "8", "--save-every", "2"], ["already holds this run, saved at epoch 4 of 8"]),
+                        (["--epochs", "4", "--lr", "1e-2"], ["another run", "lr=0.005 there, 0.01 here"])):
+        code, _, err = main_here(capsys, *args, "--out", out)
+        assert code == 2
+        one_line(err, *words, "--resume", "--overwrite", "another --out")
+        assert ck_bytes(out) == before
+    other = tmp_path / "notes.npz"
+    other.write_text("my notes")
+    code, _, err = main_here(capsys, "--epochs", "4", "--out", str(other))
+    assert code == 2 and other.read_text() == "my notes"
+    one_line(err, "not a minigrok checkpoint", "--overwrite")
+    # --resume of the finished run: nothing to do; past its --epochs, or with --overwrite: refused
+    code, stdout, err = main_here(capsys, "--epochs", "4", "--out", out, "--resume")
+    assert code == 0 and "already complete" in stdout and err == [] and ck_bytes(out) == before
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", out, "--resume")
+    assert code == 2 and ck_bytes(out) == before
+    one_line(err, "past --epochs 3")
+    code, _, err = main_here(capsys, "--epochs", "4", "--out", out, "--resume", "--overwrite")
+    assert code == 2
+    one_line(err, "give one of them")
+    # --overwrite replaces it with the run asked for
+    assert main_here(capsys, "--epochs", "4", "--lr", "1e-2", "--out", out, "--overwrite")[0] == 0
+    assert mg.load(out)[0].lr == 1e-2 and leftovers(tmp_path) == []
+
+
+def test_the_default_output_is_not_replaced_by_a_second_default_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main_here(capsys, "--epochs", "2")[0] == 0
+    before = ck_bytes("runs/add.npz")
+    code, _, err = main_here(capsys, "--epochs", "2")
+    assert code == 2 and ck_bytes("runs/add.npz") == before
+    one_line(err, "runs/add.npz already holds this run")
+
+
+# A child process running minigrok.main with one of its functions wrapped: on the
+# `after`-th call the wrapper sends the process `sig` (none: prints 'ready' and waits for a
+# line on stdin), then calls the real function. The signal comes at a known moment.
+HOOKED_CHILD = """
+import os, signal, sys
+import minigrok as mg
+where, name, sig, after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+owner = mg.tasks if where == "tasks" else mg
+real, calls = getattr(owner, name), [0]
+def hooked(*a, **k):
+    calls[0] += 1
+    if calls[0] == after:
+        if sig == "none":
+            print("ready", flush=True)
+            sys.stdin.readline()
+        else:
+            os.kill(os.getpid(), getattr(signal, sig))
+    return real(*a, **k)
+setattr(owner, name, hooked)
+sys.exit(mg.main(sys.argv[5:]))
+"""
+
+
+def hooked_child(where, name, sig, after, *args, cwd):
+    env = dict(os.environ, PYTHONPATH=HERE)
+    return subprocess.Popen([sys.executable, "-c", HOOKED_CHILD, where, name, sig, str(after), *TINY, *args],
+                            cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_run_on_the_same_output_fails_at_once(tmp_path, capsys):
+    out = str(tmp_path / "busy.npz")
+    first = hooked_child("mg", "evaluate", "none", 1, "--epochs", "3", "--out", out, cwd=tmp_path)
+    try:
+        assert first.stdout.readline() == "ready\n"           # the first run holds the lock, evaluating
+        t0 = time.perf_counter()
+        for extra in ([], ["--overwrite"], ["--lr", "1e-2"]):
+            code, _, err = main_here(capsys, "--epochs", "3", "--out", out, *extra)
+            assert code == 2
+            one_line(err, f"another minigrok run (pid {first.pid}) is writing {out}")
+        assert time.perf_counter() - t0 < 5
+        first.stdin.write("\n")
+        first.stdin.flush()
+        assert first.wait(timeout=60) == 0, first.stderr.read()
+    finally:
+        first.kill()
+        first.wait()
+    assert mg.load(out)[0].lr == 5e-3 and leftovers(tmp_path) == []
+
+
+def failing_savez(fail_on):
+    """np.savez that writes part of the file and then fails with ENOSPC on call `fail_on`."""
+    real, calls = np.savez, [0]
+
+    def savez(f, **arrays):
+        calls[0] += 1
+        if calls[0] == fail_on:
+            f.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(f, **arrays)
+    return savez
+
+
+def test_a_full_disk_at_a_save_keeps_the_last_checkpoint_and_no_temporary(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "full.npz")
+    monkeypatch.setattr(np, "savez", failing_savez(fail_on=2))
+    code, _, err = main_here(capsys, "--epochs", "6", "--save-every", "3", "--out", out)
+    assert code == 1
+    one_line(err, "could not write the checkpoint", "at epoch 6", "No space left on device",
+             f"its last checkpoint, {out} at epoch 3, is kept")
+    assert mg.load_checkpoint(out)["epoch"] == 3 and leftovers(tmp_path) == []
+    # the first save failing: nothing of this run to keep
+    monkeypatch.setattr(np, "savez", failing_savez(fail_on=1))
+    code, _, err = main_here(capsys, "--epochs", "6", "--save-every", "3", "--out", str(tmp_path / "none.npz"))
+    assert code == 1 and not (tmp_path / "none.npz").exists() and leftovers(tmp_path) == []
+    one_line(err, "No space left on device", "nothing was saved")
+
+
+def test_a_disk_too_small_for_the_checkpoint_is_refused_up_front(tmp_path, capsys, monkeypatch, no_training):
+    monkeypatch.setattr(mg.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / "a.npz"))
+    assert code == 2
+    one_line(err, "the checkpoint will take", "free")
+
+
+def test_temporary_files_of_a_killed_save_are_removed_by_the_next_run(tmp_path, capsys):
+    out = str(tmp_path / "k.npz")
+    assert main_here(capsys, "--epochs", "3", "--out", out)[0] == 0
+    # a save killed mid-write (kill -9: no clean-up runs) leaves its temporary file
+    code = ("import minigrok as mg, sys, time\n"
+            "def write(f):\n"
+            "    f.write(b'half a checkpoint'); f.flush(); print('ready', flush=True); time.sleep(60)\n"
+            "mg.write_atomically(sys.argv[1], write)\n")
+    child = subprocess.Popen([sys.executable, "-c", code, out], cwd=HERE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\n"
+    child.kill()
+    child.wait()
+    orphans = mg.temporaries(out)
+    assert len(orphans) == 1 and open(orphans[0], "rb").read() == b"half a checkpoint"
+    stranger = tmp_path / ".other.npz.0123abcd.tmp"           # another output's: not ours to remove
+    stranger.write_text("x")
+    code, _, err = main_here(capsys, "--epochs", "5", "--out", out, "--resume")
+    assert code == 0 and mg.temporaries(out) == [] and stranger.exists()
+    one_line(err, "removed 1 temporary file", os.path.basename(orphans[0]))
+    assert mg.load_checkpoint(out)["epoch"] == 5
+
+
+@pytest.mark.parametrize("where,name,after,resume", [
+    ("tasks", "make_data", 1, False),          # building the data
+    ("mg", "evaluate", 1, False),              # the first evaluation
+    ("mg", "load_checkpoint", 1, True),        # loading the checkpoint to resume
+])
+def test_sigint_before_the_first_epoch_is_one_line_and_leaves_everything_as_it_was(tmp_path, where, name, after, resume):
+    out = str(tmp_path / "s.npz")
+    if resume:
+        mg.train(mg.config_from_args(mg.make_parser().parse_args(TINY + ["--epochs", "3"])), out, verbose=False)
+    before = ck_bytes(out) if resume else None
+    child = hooked_child(where, name, "SIGINT", after, "--epochs", "6" if resume else "3", "--out", out,
+                         *(["--resume"] if resume else []), cwd=tmp_path)
+    stdout, stderr = child.communicate(timeout=60)
+    assert child.returncode == 130, stderr
+    one_line(stderr.strip().splitlines(), "interrupted (SIGINT) before an epoch was completed; nothing was saved")
+    assert (ck_bytes(out) == before) if resume else not os.path.exists(out)
+    assert leftovers(tmp_path) == []
+
+
+def test_sigterm_while_plotting_keeps_the_checkpoint_and_writes_no_half_curve(tmp_path):
+    out = str(tmp_path / "p.npz")
+    child = hooked_child("mg", "plot_history", "SIGTERM", 1, "--epochs", "3", "--out", out, cwd=tmp_path)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 143
+    one_line(stderr.strip().splitlines(), "interrupted (SIGTERM) after training", f"the checkpoint {out} is saved")
+    assert mg.load_checkpoint(out)["epoch"] == 3 and not (tmp_path / "p.png").exists() and leftovers(tmp_path) == []
+
+
+def assert_same_run(a, b):
+    """Two checkpoints hold the same run: weights, AdamW state, snapshots and history rows
+    bit for bit, all but the wall times."""
+    ka, kb = mg.load_checkpoint(a), mg.load_checkpoint(b)
+    assert ka["epoch"] == kb["epoch"] and ka["opt"]["step"] == kb["opt"]["step"]
+    for k in ka["params"]:
+        assert np.array_equal(ka["params"][k], kb["params"][k]), k
+        assert np.array_equal(ka["opt"]["m"][k], kb["opt"]["m"][k]), k
+        assert np.array_equal(ka["opt"]["v"][k], kb["opt"]["v"][k]), k
+    assert [e for e, _ in ka["snapshots"]] == [e for e, _ in kb["snapshots"]]
+    for (_, sa), (_, sb) in zip(ka["snapshots"], kb["snapshots"]):
+        assert all(np.array_equal(sa[k], sb[k]) for k in sa)
+    ha, hb = ka["history"], kb["history"]
+    assert set(ha) == set(hb)
+    for k in ha:
+        if k != "wall_s":
+            assert ha[k] == hb[k], k
+    return ka
+
+
+def test_sigterm_between_evaluations_saves_and_resumes_row_for_row(tmp_path, capsys):
+    whole, cut = str(tmp_path / "whole.npz"), str(tmp_path / "cut.npz")
+    flags = ["--epochs", "30", "--snapshot-every", "4", "--batch-size", "50"]
+    assert main_here(capsys, *flags, "--out", whole)[0] == 0
+    # SIGTERM during epoch 13 (eval every 10): the epoch ends, is saved, and no evaluation is added
+    child = hooked_child("mg", "train_epoch", "SIGTERM", 13, *flags, "--out", cut, cwd=tmp_path)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 143
+    one_line(stderr.strip().splitlines(), "interrupted (SIGTERM) at epoch 13", "--resume")
+    ck = mg.load_checkpoint(cut)
+    assert ck["epoch"] == 13 and ck["history"]["epoch"] == [0, 10]
+    assert main_here(capsys, *flags, "--out", cut, "--resume")[0] == 0
+    ck = assert_same_run(whole, cut)
+    assert ck["history"]["epoch"] == [0, 10, 20, 30] and [e for e, _ in ck["snapshots"]] == [0, 4, 8, 12, 16, 20, 24, 28]
+
+
+def test_resume_past_a_final_epoch_off_the_evaluation_grid_is_row_for_row(tmp_path, capsys):
+    whole, part = str(tmp_path / "whole.npz"), str(tmp_path / "part.npz")
+    assert main_here(capsys, "--epochs", "40", "--out", whole)[0] == 0
+    assert main_here(capsys, "--epochs", "15", "--out", part)[0] == 0       # evaluated at 15 as its last epoch
+    assert mg.load(part)[2]["epoch"] == [0, 10, 15]
+    assert main_here(capsys, "--epochs", "27", "--out", part, "--resume")[0] == 0
+    assert mg.load(part)[2]["epoch"] == [0, 10, 20, 27]
+    assert main_here(capsys, "--epochs", "40", "--out", part, "--resume", "--save-every", "7")[0] == 0
+    assert_same_run(whole, part)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nonfinite_weights_stop_the_run_before_they_are_saved(tmp_path, capsys, monkeypatch):
+    # --lr 1e39 is finite, but not in float32: the first update makes the weights inf.
+    # Over another run's checkpoint (--overwrite): that one stays, and is not named.
+    out = str(tmp_path / "x.npz")
+    assert main_here(capsys, "--epochs", "2", "--out", out)[0] == 0
+    before = ck_bytes(out)
+    code, _, err = main_here(capsys, "--epochs", "5", "--lr", "1e39", "--out", out, "--overwrite")
+    assert code == 1 and ck_bytes(out) == before
+    line = one_line(err, "the weights became nan or inf at epoch 1", "nothing was saved")
+    assert out not in line
+    # finite loss, weights poisoned after the update of epoch 5: the checkpoint of epoch 4 stays, named
+    real = mg.train_epoch
+
+    def poisoned(params, opt, tokens, targets, cfg, epoch, *rest):
+        loss = real(params, opt, tokens, targets, cfg, epoch, *rest)
+        if epoch == 4:                         # the 5th epoch
+            params["W_in"][0, 0] = np.nan
+        return loss
+    monkeypatch.setattr(mg, "train_epoch", poisoned)
+    out = str(tmp_path / "y.npz")
+    code, _, err = main_here(capsys, "--epochs", "8", "--save-every", "2", "--out", out)
+    assert code == 1
+    one_line(err, "the weights became nan or inf at epoch 5", f"its last checkpoint, {out} at epoch 4, is kept")
+    ck = mg.load_checkpoint(out)
+    assert ck["epoch"] == 4 and all(np.isfinite(v).all() for v in ck["params"].values())
+    # resumed at 4 and poisoned before its first save: the checkpoint it resumed from is named
+    code, _, err = main_here(capsys, "--epochs", "8", "--save-every", "2", "--out", out, "--resume")
+    assert code == 1 and mg.load_checkpoint(out)["epoch"] == 4
+    one_line(err, f"{out} is kept as it was resumed (epoch 4)")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed", "-1"], "--seed must be >= 0"),
+    (["--data-seed", "-3"], "--data-seed must be >= 0"),
+    (["--lr", "inf"], "--lr must be positive and finite"),
+    (["--weight-decay", "inf"], "--weight-decay must be >= 0 and finite"),
+    (["--stop-at", "0"], "--stop-at must be"),
+    (["--stop-at", "1.5"], "--stop-at must be"),
+    (["--stop-at", "nan"], "--stop-at must be"),
+    (["--task", "max", "--n", "7000"], "--n must be at most 6208"),
+    (["--p", "100000"], "needs at least"),                    # p*p = 1e10 pairs: petabytes
+    (["--task", "sort", "--n", "6000", "--n-heads", "16", "--n-train", "100", "--n-test", "100"], "needs at least"),  # QK table: 110 GB
+])
+def test_more_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message, no_training):
+    code, _, err = main_here(capsys, "--epochs", "2", "--out", str(tmp_path / "b.npz"), *args)
+    assert code == 2
+    one_line(err, message)
+    assert os.listdir(tmp_path) == []
+
+
+def test_memory_estimate_is_below_a_measured_peak():
+    # The estimate refuses runs up front, so it must not exceed what a run uses: between this
+    # run's training step counted by hand and its peak as measured (/usr/bin/time, 1,431 MB).
+    # Float32, p 500: 75,000 training pairs in one batch; one-hot matrices 2 x 501 per pair,
+    # logits, their exponentials and gradients 3 x 500, the MLP's 3 x 512, values 3 x 128.
+    cfg = mg.config_from_args(mg.make_parser().parse_args(["--p", "500", "--epochs", "2"]))
+    step = 4 * 75000 * (2 * 501 + 3 * 500 + 3 * 512 + 3 * 128)
+    assert step / 2**20 == pytest.approx(1265, abs=1)
+    assert step < mg.memory_estimate(cfg) < 1431 * 2**20
+
+
+def test_a_checkpoint_whose_config_does_not_match_its_weights_is_refused(tmp_path, capsys):
+    out = str(tmp_path / "m.npz")
+    assert main_here(capsys, "--epochs", "2", "--out", out)[0] == 0
+    with np.load(out) as z:
+        arrays = {k: z[k] for k in z.files}
+    raw = json.loads(str(arrays["config"]))
+    raw["d_mlp"] = 64                                          # the weights have 32
+    arrays["config"] = np.array(json.dumps(raw))
+    np.savez(out, **arrays)
+    with pytest.raises(mg.UsageError, match="does not match the weights"):
+        mg.load(out)
+    code, _, err = main_here(capsys, "--epochs", "4", "--d-mlp", "64", "--out", out, "--resume")
+    assert code == 2
+    one_line(err, "W_in [16, 64] float32, but it is [16, 32] float32")
+
+
+def test_analysis_refuses_a_checkpoint_of_the_wrong_task(tmp_path, capsys):
+    paths = {}
+    for task in ("median", "sort"):
+        paths[task] = str(tmp_path / f"{task}.npz")
+        mg.train(mg.Config(task=task, n=12, n_train=300, n_test=60, d_model=8, n_heads=2, d_head=4, d_mlp=16,
+                           epochs=1, batch_size=100), paths[task], verbose=False)
+    cases = [(["median", paths["sort"]], "task sort, but analysis.py median needs one of task median"),
+             (["sort", paths["median"], paths["median"]], "task median, but analysis.py sort needs one of task sort"),
+             (["median", paths["median"], paths["median"]], "second checkpoint needs one of task sort"),
+             (["sort", paths["sort"], paths["sort"]], "second checkpoint needs one of task median"),
+             (["max", paths["median"]], "needs one of task max"),
+             (["add", paths["sort"]], "needs one of task add")]
+    for argv, message in cases:
+        assert analysis.main(argv) == 2, argv
+        one_line(capsys.readouterr().err.strip().splitlines(), message)
 
 
 # ---------------------------------------------------------------- CuPy portability
