@@ -4,22 +4,41 @@ PY := .venv/bin/python
 
 .PHONY: grok test bench bench-peer interop
 
+# `make grok` is a demonstration: it trains again on each call, into its own runs/grok.npz.
 grok: .venv/ready
-	$(PY) minigrok.py --task add
+	$(PY) minigrok.py --task add --out runs/grok.npz --overwrite
 
 test: .venv/ready .venv/cupy
-	$(PY) -m pytest -q test_minigrok.py
+	$(PY) -m pytest -q test_minigrok.py test_interop.py test_peer.py
 
 bench: .venv/ready
 	$(PY) bench.py time
 
 # ---------------------------------------------------------------- optional: PyTorch peer
-bench-peer: .venv/ready
-	$(PY) bench.py time
+bench-peer: .venv/ready .venv/torch
+	$(PY) bench.py time --peer on
+
+# PyTorch is optional: only the peer (peer_torch.py, test_peer.py) uses it.
+.venv/torch: requirements-peer.txt .venv/ready
+	$(PY) -m pip install -q -r requirements-peer.txt
+	touch $@
 
 # ---------------------------------------------------------------- optional: TransformerLens
-interop: .venv/ready
-	@echo "interop: not written yet"; exit 1
+# A large install (torch and transformer_lens, about 1.7 GB) in a virtualenv of its own, so
+# not part of `make test`. `make interop TL_VERSION=3.9.0` checks 3.x in another one;
+# INTEROP_CKPT=runs/add.npz checks that checkpoint instead of a short run trained here.
+TL_VERSION ?= 4.3.0
+TL_VENV := .venv-tl$(TL_VERSION)
+INTEROP_CKPT ?= runs/interop_add.npz
+interop: $(TL_VENV)/ready | $(filter runs/interop_add.npz,$(INTEROP_CKPT))
+	$(TL_VENV)/bin/python interop.py check $(INTEROP_CKPT)
+	$(TL_VENV)/bin/python -m pytest -q test_interop.py
+$(TL_VENV)/ready: requirements.txt
+	test -x $(TL_VENV)/bin/python || python3 -m venv $(TL_VENV)
+	$(TL_VENV)/bin/python -m pip install -q -r requirements.txt torch==2.13.0 transformer_lens==$(TL_VERSION)
+	touch $@
+runs/interop_add.npz: | .venv/ready
+	$(PY) minigrok.py --task add --stop-at 0.99 --quiet --out $@
 
 .venv/ready: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -38,7 +57,7 @@ interop: .venv/ready
 CODE := minigrok.py tasks.py
 # One BLAS thread per run: `make -j2` then keeps both cores busy with two runs, where two
 # runs of two threads each on two cores would spend their time waiting on each other.
-TRAIN := OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu
+TRAIN := OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --overwrite
 WIDTHS := 16 32 64 128 256 512
 SEEDS := 0 1
 WIDTH_RUNS := $(foreach t,add median,$(foreach d,$(WIDTHS),$(foreach s,$(SEEDS),runs/width/$(t)_d$(d)_s$(s).npz)))

@@ -1,13 +1,21 @@
 """Speed measurements for minigrok (`make bench`), and the sweep that chose the defaults.
 
-    python bench.py time     # ms per epoch of both engines, GFLOP/s, matmul rate, ratio to the floor
+    python bench.py time     # ms per epoch of both engines, GFLOP/s, matmul rate, ratio to the floor;
+                             # then ms per training step of add, max and sort, against the PyTorch peer
     python bench.py sweep    # epochs and seconds to grok modular addition, per setting and seed
 
 Timings are medians over many epochs after a warm-up; the machine is shared, so compare
-numbers from one session only. Builds on minigrok.py and fast.py; reads nothing else.
+numbers from one session only. minigrok and its PyTorch peer (peer_torch.py, the same model
+in plain PyTorch) are timed in the same run, in alternating rounds, so that a slow spell of
+the machine falls on both. The peer needs torch (`make bench-peer` installs it); without it
+that part is skipped. Builds on minigrok.py, fast.py and, when torch is there, peer_torch.py.
 """
 import argparse
+import importlib.util
+import itertools
 import json
+import os
+import sys
 import time
 
 import numpy as np
@@ -78,6 +86,8 @@ def time_config(name, cfg, epochs, warmup):
 
 
 def cmd_time(args):
+    if args.peer == "on" and importlib.util.find_spec("torch") is None:   # say so now, not after the engines' timings
+        load_peer("on")
     mg.use_device(args.device)
     rate = matmul_gflops()
     print(f"matmul float32 [3830,128]@[128,512]: {rate:.0f} GFLOP/s")
@@ -93,6 +103,144 @@ def cmd_time(args):
             r["ratio_to_floor"] = round(r["ms_per_epoch"] / r["floor_ms"], 2)
         rows.append(r)
         print(json.dumps(r))
+    rows += compare_with_peer(args, on_cpu=mg.xp is np)
+    return rows
+
+
+# ---------------------------------------------------------------- minigrok against its PyTorch peer
+# One training step of each task as its default run takes it: addition at Nanda et al.'s
+# config takes one full-batch step per epoch, and max and sort take minibatches of 1,000.
+PEER_RUNS = (("add", "nanda", mg.PRESETS["nanda"]), ("max", "default", {}), ("sort", "default", {}))
+
+
+def blas_threads():
+    """The number of threads NumPy's BLAS (OpenBLAS) runs: OPENBLAS_NUM_THREADS or
+    OMP_NUM_THREADS when set, else one per CPU this process may use."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return len(os.sched_getaffinity(0))
+
+
+def load_peer(mode):
+    """The peer_torch module, or None when the peer is off or torch is missing ('on': an error)."""
+    if mode == "off":
+        return None
+    try:
+        import peer_torch
+    except ImportError as e:
+        if mode == "on":
+            sys.exit(f"bench: --peer on needs torch ({e}); `make bench-peer` installs it")
+        return None
+    return peer_torch
+
+
+def batches(cfg, data):
+    """The index arrays of an epoch's steps in train_epoch's order (epoch 0); [None] for a full batch."""
+    n = len(data.train[0])
+    if mg.is_full_batch(cfg, n):
+        return [None]
+    perm = np.random.default_rng([cfg.seed, 0]).permutation(n)
+    return [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+
+
+def minigrok_stepper(cfg, data):
+    """A function that takes one step of minigrok's training on the next batch, as
+    train_epoch does. A minibatch makes its index plan inside fast.forward, every step.
+    The full batch's plan is made once, as train() makes it."""
+    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    opt = mg.adamw_init(params)
+    tokens, targets = (mg.xp.asarray(a) for a in data.train)
+    plan = fast.index_plan(tokens, data.n_read, params) if mg.is_full_batch(cfg, len(tokens)) else None
+    order = itertools.cycle([None if i is None else mg.xp.asarray(i) for i in batches(cfg, data)])
+
+    def step():
+        idx = next(order)
+        if idx is None:
+            mg.train_epoch(params, opt, tokens, targets, cfg, 0, data.n_read, plan)
+        else:                          # a set of batch_size examples is one full-batch epoch
+            mg.train_epoch(params, opt, tokens[idx], targets[idx], cfg, 0, data.n_read)
+    return step
+
+
+def peer_stepper(peer, cfg, data):
+    """The same step for the PyTorch peer: the same initial weights and batches."""
+    import torch
+    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    _, peer_step = peer.trainer(cfg, params)
+    tokens, targets = (torch.from_numpy(a) for a in data.train)
+    order = itertools.cycle([None if i is None else torch.from_numpy(i) for i in batches(cfg, data)])
+
+    def step():
+        idx = next(order)
+        peer_step(tokens, targets) if idx is None else peer_step(tokens[idx], targets[idx])
+    return step
+
+
+def cpu_seconds():
+    """(CPU seconds the whole machine has been busy, CPU seconds this process has used).
+    The first is None where there is no /proc/stat (not Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:8]]   # user nice system idle iowait irq softirq
+        machine = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        machine = None
+    own = os.times()
+    return machine, own.user + own.system
+
+
+def alternate(steps, rounds, repeats, warmup):
+    """Median ms per call of each function in `steps` (a dict). In each round, each function
+    runs `warmup` untimed calls and then `repeats` timed calls, one function after the other.
+    The order flips every round, so a slow spell of the shared machine falls on all of them."""
+    times = {name: [] for name in steps}
+    for r in range(rounds):
+        for name in (list(steps) if r % 2 == 0 else list(steps)[::-1]):
+            for _ in range(warmup):
+                steps[name]()
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                steps[name]()
+                times[name].append(time.perf_counter() - t0)
+    return {name: round(1e3 * float(np.median(ts)), 2) for name, ts in times.items()}
+
+
+def compare_with_peer(args, on_cpu, runs=PEER_RUNS):
+    """For each (task, label, config overrides) in `runs`: the median ms of one training
+    step of minigrok (fast engine) and, when torch is installed, of the PyTorch peer on
+    the same data from the same weights, and the ratio minigrok / peer (below 1: minigrok
+    is faster)."""
+    peer = load_peer(args.peer) if on_cpu else None
+    if peer is not None:
+        import torch
+        torch.set_num_threads(blas_threads())
+        print(f"peer: PyTorch {torch.__version__} on {torch.get_num_threads()} threads, as many as NumPy's BLAS; "
+              f"{args.rounds} alternating rounds of {args.steps} timed steps each")
+    elif not on_cpu:
+        print("peer: skipped (the peer runs on the CPU only, minigrok here on the GPU)")
+    elif args.peer != "off":
+        print("peer: skipped (torch is not installed; `make bench-peer` installs it and times the PyTorch peer)")
+    rows = []
+    for task, label, overrides in runs:
+        cfg = mg.Config(**{**tasks.TASK_DEFAULTS[task], **overrides, "task": task})
+        data = tasks.make_data(cfg)
+        steps = {"minigrok": minigrok_stepper(cfg, data)}
+        if peer is not None:
+            steps["peer"] = peer_stepper(peer, cfg, data)
+        (machine0, own0), t0 = cpu_seconds(), time.perf_counter()
+        ms = alternate(steps, args.rounds, args.steps, warmup=2)
+        (machine1, own1), wall = cpu_seconds(), time.perf_counter() - t0
+        full = mg.is_full_batch(cfg, len(data.train[0]))
+        row = dict(task=task, config=label,
+                   step=f"full batch of {len(data.train[0])}" if full else f"minibatch of {cfg.batch_size}",
+                   minigrok_ms=ms["minigrok"])
+        if peer is not None:
+            row.update(peer_ms=ms["peer"], ratio=round(ms["minigrok"] / ms["peer"], 2))
+        if machine0 is not None:   # how many cores other processes kept busy meanwhile (0: a quiet machine)
+            row["others_cores"] = round(max(machine1 - machine0 - (own1 - own0), 0) / wall, 2)
+        rows.append(row)
+        print(json.dumps(row))
     return rows
 
 
@@ -132,6 +280,10 @@ def main():
     t = sub.add_parser("time")
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--warmup", type=int, default=10)
+    t.add_argument("--peer", default="auto", choices=("auto", "on", "off"),
+                   help="time the PyTorch peer too (auto: when torch is installed)")
+    t.add_argument("--rounds", type=int, default=5, help="alternating rounds of minigrok and the peer")
+    t.add_argument("--steps", type=int, default=10, help="timed steps of each, per round")
     s = sub.add_parser("sweep")
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     s.add_argument("--max-epochs", type=int, default=6000)
