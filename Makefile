@@ -9,7 +9,7 @@ grok: .venv/ready
 	$(PY) minigrok.py --task add --out runs/grok.npz --overwrite
 
 test: .venv/ready .venv/cupy
-	$(PY) -m pytest -q test_minigrok.py test_interop.py test_peer.py
+	$(PY) -m pytest -q test_minigrok.py test_interop.py test_peer.py test_study.py
 
 bench: .venv/ready
 	$(PY) bench.py time
@@ -54,57 +54,77 @@ runs/interop_add.npz: | .venv/ready
 # Checkpoints are the targets: `make figures` trains only what is missing or older than the
 # code, and `make -j2 figures` trains independent runs side by side. Each run is one
 # process with its own seed and output file, so the same rules map onto a job array.
-CODE := minigrok.py tasks.py
+# Every claim-bearing run is trained on each init seed in SEEDS (the data split is fixed);
+# study.py judges each claim on every seed and reports k of n.
+CODE := minigrok.py fast.py tasks.py
+STUDY := study.py analysis.py minigrok.py tasks.py
 # One BLAS thread per run: `make -j2` then keeps both cores busy with two runs, where two
 # runs of two threads each on two cores would spend their time waiting on each other.
 TRAIN := OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --overwrite
+SEEDS := 0 1 2
+# Nanda et al.'s setting, trained to completion: their clean-up ends near epoch 13k and the
+# study's grokking near 15k, so 20k epochs see the end of the study's window (18,750).
+NANDA_EPOCHS := 20000
+# Sort's epochs; median keeps its weights at this epoch too, to compare the two at equal epochs.
+SORT_EPOCHS := 150
 WIDTHS := 16 32 64 128 256 512
-SEEDS := 0 1
-WIDTH_RUNS := $(foreach t,add median,$(foreach d,$(WIDTHS),$(foreach s,$(SEEDS),runs/width/$(t)_d$(d)_s$(s).npz)))
-RUNS := runs/add.npz runs/add_nanda.npz runs/max.npz runs/max_augment.npz runs/median.npz \
-        runs/sort.npz runs/sort_1head.npz $(WIDTH_RUNS)
-FINDINGS := figures/add/findings.json figures/add_nanda/findings.json figures/max/findings.json \
-            figures/median/findings.json figures/sort/findings.json figures/sort_1head/findings.json \
-            figures/width/findings.json
+WIDTH_SEEDS := $(SEEDS)
+seeded = $(foreach s,$(SEEDS),runs/$(1)_s$(s).npz)
+NANDA_RUNS := $(call seeded,add_nanda)
+ADD_RUNS := $(call seeded,add)
+MAX_RUNS := $(call seeded,max)
+MAX_AUGMENT_RUNS := $(call seeded,max_augment)
+MEDIAN_RUNS := $(call seeded,median)
+SORT_RUNS := $(call seeded,sort)
+SORT_SMALL_RUNS := $(call seeded,sort_small)
+SORT_1HEAD_RUNS := $(call seeded,sort_1head)
+WIDTH_RUNS := $(foreach t,add median,$(foreach d,$(WIDTHS),$(foreach s,$(WIDTH_SEEDS),runs/width/$(t)_d$(d)_s$(s).npz)))
+RUNS := $(NANDA_RUNS) $(ADD_RUNS) $(MAX_RUNS) $(MAX_AUGMENT_RUNS) $(MEDIAN_RUNS) $(SORT_RUNS) $(SORT_SMALL_RUNS) \
+        $(SORT_1HEAD_RUNS) $(WIDTH_RUNS)
+findings_of = $(patsubst runs/%.npz,figures/%/findings.json,$(1))
+ADD_FINDINGS := $(call findings_of,$(NANDA_RUNS) $(ADD_RUNS))
+MAX_FINDINGS := $(call findings_of,$(MAX_RUNS) $(MAX_AUGMENT_RUNS))
+MEDIAN_FINDINGS := $(call findings_of,$(MEDIAN_RUNS))
+SORT_FINDINGS := $(call findings_of,$(SORT_RUNS) $(SORT_SMALL_RUNS) $(SORT_1HEAD_RUNS))
+FINDINGS := $(ADD_FINDINGS) $(MAX_FINDINGS) $(MEDIAN_FINDINGS) $(SORT_FINDINGS) figures/width/findings.json
 
 .PHONY: figures runs
 figures: figures/REPORT.md
 runs: $(RUNS)
 
-runs/add.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task add --out $@
-runs/add_nanda.npz: $(CODE) | .venv/ready
-	$(TRAIN) --preset nanda --stop-at 0.99 --out $@
-runs/max.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task max --out $@
-runs/max_augment.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task max --augment --out $@
-runs/median.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task median --out $@
-runs/sort.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task sort --out $@
-runs/sort_1head.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task sort --n-heads 1 --out $@
-# width sweep: d_model varies (4 heads, d_mlp 512 kept), two init seeds; shorter runs than the defaults
+$(NANDA_RUNS): runs/add_nanda_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --preset nanda --epochs $(NANDA_EPOCHS) --snapshot-every 500 --seed $* --out $@
+$(ADD_RUNS): runs/add_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task add --seed $* --out $@
+$(MAX_RUNS): runs/max_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task max --seed $* --out $@
+$(MAX_AUGMENT_RUNS): runs/max_augment_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task max --augment --seed $* --out $@
+$(MEDIAN_RUNS): runs/median_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task median --snapshot-every $(SORT_EPOCHS) --seed $* --out $@
+$(SORT_RUNS): runs/sort_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task sort --epochs $(SORT_EPOCHS) --seed $* --out $@
+# the study's sort 'at the original data size': a tenth of the training set, the same optimiser steps
+$(SORT_SMALL_RUNS): runs/sort_small_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task sort --n-train 2000 --epochs $$(( $(SORT_EPOCHS) * 10 )) --eval-every 50 --seed $* --out $@
+$(SORT_1HEAD_RUNS): runs/sort_1head_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task sort --n-heads 1 --epochs $(SORT_EPOCHS) --seed $* --out $@
+# width sweep: d_model varies (4 heads, d_mlp 512 kept); each task's default epochs for every width
 runs/width/add_d%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task add --epochs 1000 --snapshot-every 0 --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
+	$(TRAIN) --task add --snapshot-every 0 --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
 runs/width/median_d%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task median --epochs 100 --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
+	$(TRAIN) --task median --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
 
-figures/add/findings.json: runs/add.npz analysis.py
-	$(PY) analysis.py add runs/add.npz
-	cp runs/add.png figures/add_default_curve.png
-figures/add_nanda/findings.json: runs/add_nanda.npz analysis.py
-	$(PY) analysis.py add runs/add_nanda.npz
-figures/max/findings.json: runs/max.npz runs/max_augment.npz analysis.py
-	$(PY) analysis.py max runs/max.npz runs/max_augment.npz
-figures/median/findings.json: runs/median.npz runs/sort.npz analysis.py
-	$(PY) analysis.py median runs/median.npz runs/sort.npz
-figures/sort/findings.json: runs/sort.npz runs/median.npz analysis.py
-	$(PY) analysis.py sort runs/sort.npz runs/median.npz
-figures/sort_1head/findings.json: runs/sort_1head.npz analysis.py
-	$(PY) analysis.py sort runs/sort_1head.npz
-figures/width/findings.json: $(WIDTH_RUNS) analysis.py
-	$(PY) analysis.py width $(WIDTH_RUNS)
-figures/REPORT.md: $(FINDINGS) analysis.py
-	$(PY) analysis.py report
+$(ADD_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
+	$(PY) study.py add $< figures/$*
+$(MAX_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
+	$(PY) study.py max $< figures/$*
+$(MEDIAN_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
+	$(PY) study.py median $< figures/$*
+$(SORT_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
+	$(PY) study.py sort $< figures/$*
+figures/width/findings.json: $(WIDTH_RUNS) $(STUDY)
+	$(PY) study.py width $(WIDTH_RUNS)
+figures/REPORT.md: $(FINDINGS) $(STUDY)
+	$(PY) study.py report
+	cp runs/add_s0.png figures/add_default_curve.png
