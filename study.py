@@ -762,6 +762,13 @@ def _width_best(F, task):
     return best
 
 
+def _width_column(F, task, key):
+    """One value per width of the sweep (in the order of its widths) for this seed."""
+    w = F["width"].get(task)
+    need(w is not None, f"no {task} width runs")
+    return [w["runs"].get(f"d{d}_s{F['seed']}", {}).get(key) for d in w["widths"]]
+
+
 CLAIMS = [
     Claim(1, "Loss curves show grokking: it begins around epoch 10k and ends around 15k (their setup).",
           "first epoch with test accuracy >= 10% (begins) and >= 99% (ends)", {"add": "add_nanda"},
@@ -827,9 +834,17 @@ CLAIMS = [
     Claim(12, "Width sweep: final test loss is best at d_model = 32 for addition (bias-variance U shape), and at d_model = 512 "
               "for median.",
           "per seed, the width with the lowest final test loss among the runs that converged (test loss changed <= 25% over "
-          "the last fifth), the same epochs for every width; time-to-grok in figures/width", {"width": "width"},
+          "the last fifth), the same epochs for every width; time-to-grok and convergence shown per width (widths in "
+          "figures/width)", {"width": "width"},
           (Part("addition: best width", lambda F: _width_best(F, "add"), Rule(EQUALS, 32)),
-           Part("median: best width", lambda F: _width_best(F, "median"), Rule(EQUALS, 512)))),
+           Part("median: best width", lambda F: _width_best(F, "median"), Rule(EQUALS, 512)),
+           Part("widths", lambda F: F["width"]["add"]["widths"], Rule(SHOWN)),
+           Part(f"addition: epoch of test accuracy >= {GROKKED['add']:.0%}, by width", lambda F: _width_column(F, "add", "time_to_grok"),
+                Rule(SHOWN)),
+           Part(f"median: epoch of test accuracy >= {GROKKED['median']:.0%}, by width",
+                lambda F: _width_column(F, "median", "time_to_grok"), Rule(SHOWN)),
+           Part("addition: converged, by width", lambda F: _width_column(F, "add", "converged"), Rule(SHOWN)),
+           Part("median: converged, by width", lambda F: _width_column(F, "median", "converged"), Rule(SHOWN)))),
     Claim(13, "A special data set of edge cases improves performance only marginally.",
           "max: final accuracy on the random test set with --augment minus without", {"max": "max", "aug": "max_augment"},
           (Part("change", lambda F: F["aug"]["final"]["test_acc"] - F["max"]["final"]["test_acc"], Rule(RANGE, -0.02, 0.02)),)),
@@ -965,6 +980,8 @@ def judge_part(part, F):
         out = part.measure(F)
     except NotTestable as e:
         return {"label": part.label, "not_testable": str(e)}
+    except KeyError as e:                     # findings written by an older study.py
+        return {"label": part.label, "not_testable": f"the findings have no {e}: re-run study.py on the checkpoint"}
     value, chance = out if isinstance(out, tuple) else (out, None)
     return {"label": part.label, "value": value, "chance": chance, "passes": part.rule.check(value, chance)}
 
