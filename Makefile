@@ -69,6 +69,14 @@ NANDA_EPOCHS := 20000
 SORT_EPOCHS := 150
 WIDTHS := 16 32 64 128 256 512
 WIDTH_SEEDS := $(SEEDS)
+# Budget, estimated from per-run times on this 2-core machine with one BLAS thread per run under
+# -j2 (engine of 2026-12-02, CPU-seconds per run, training + study.py): add_nanda 20k epochs
+# ~1,250; add ~170; max and max_augment ~100; median ~150; sort, sort_small ~350; sort_1head
+# ~300; width add ~700 and width median ~1,000 per seed (all six widths). Three seeds of
+# everything: ~13,000 CPU-s, about 110 minutes under -j2; the width sweep is ~40% of it and
+# the Nanda runs ~30%. Fewer: e.g. `make -j2 figures WIDTH_SEEDS="0 1 2" WIDTHS="16 32 128 512"`.
+# With every checkpoint present, re-running every study.py driver takes ~1,000 CPU-s (~8 minutes
+# under -j2); `python study.py report` alone takes seconds.
 seeded = $(foreach s,$(SEEDS),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda)
 ADD_RUNS := $(call seeded,add)

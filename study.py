@@ -772,7 +772,7 @@ def _width_column(F, task, key):
 CLAIMS = [
     Claim(1, "Loss curves show grokking: it begins around epoch 10k and ends around 15k (their setup).",
           "first epoch with test accuracy >= 10% (begins) and >= 99% (ends)", {"add": "add_nanda"},
-          (Part("begins", lambda F: F["add"]["epoch_test_acc_10"], Rule(ABOUT, 10000)),
+          (Part("begins", lambda F: _reached(F["add"], "epoch_test_acc_10", 1.25 * 10000), Rule(ABOUT, 10000)),
            Part("ends", lambda F: _reached(F["add"], "epoch_test_acc_99", 1.25 * 15000), Rule(ABOUT, 15000))),
           beside={"add": "add"}),
     Claim(2, "Position embeddings 0 and 1 are close but not equal: norm of the difference 0.766, cosine similarity 0.617.",
