@@ -51,6 +51,7 @@ def epoch_gflop(cfg, data, plan):
     GFLOP. `plan` is the training set's index_plan: it says which positions need one-hot
     sums and how many readout rows are in use."""
     B, T = data.train[0].shape
+    sum_by = fast.sum_plan(plan, data.d_vocab, cfg.dtype)
     varying = lambda sum_by: sum(not isinstance(by, int) for by in sum_by)   # positions whose token varies
     R, V, Vo = data.n_read, data.d_vocab, data.d_vocab_out
     d, H, dh, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
@@ -58,9 +59,14 @@ def epoch_gflop(cfg, data, plan):
     per_row = d * m + m * Vo + d * Vo                         # z @ W_Oin, mlp_post @ W_outU, z @ W_OU
     dense = 3 * 2 * B * R * per_row                           # forward + two backward products each
     attention = 2 * B * H * R * T * dh * 3                    # z, dpattern, dv
-    tables = 2 * (6 * U * d * d + 3 * used * d * d + 3 * H * used * U * dh)   # k/v, q tables and QK table, fwd + bwd
+    tables = 2 * (6 * U * d * d + 3 * used * d * d)           # k/v and q tables, fwd + bwd
+    lookups = 2 * V * B * (varying(sum_by) * H * dh + varying(sum_by[T - R:]) * (m + Vo))   # one-hot matmuls
+    if plan["attention"] == "table":
+        tables += 2 * 3 * H * used * U * dh                   # the QK table, fwd + bwd
+    else:
+        attention += 2 * B * H * R * T * dh * 3               # scores, dq, dk per example
+        lookups += 2 * V * B * (varying(sum_by) * H * dh + varying(sum_by[T - R:]) * H * dh)   # dk and dq sums
     composed = 2 * 3 * (d * d * m + d * d * Vo + m * d * Vo + used * d * (m + Vo))   # W_O W_in etc., read_in/U, and back
-    lookups = 2 * V * B * (varying(plan["sum_by"]) * H * dh + varying(plan["sum_by"][T - R:]) * (m + Vo))   # one-hot matmuls
     return (dense + attention + tables + composed + lookups) / 1e9
 
 

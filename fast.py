@@ -70,7 +70,7 @@ def same_token(col):
     return bool((col == col[0]).all())
 
 
-def index_plan(tokens, n_read, params):
+def index_plan(tokens, n_read, params, attention=None):
     """What forward and backward need from the tokens alone, not from the weights:
     - ids [batch, pos]: each example's rows in the (token, position) tables;
     - read_used: the rows of those tables that the readout positions look up (for their
@@ -78,40 +78,60 @@ def index_plan(tokens, n_read, params):
       or only the R that every example shares when the readout tokens are fixed (addition's
       '=': one row, not d_vocab); read_rows [batch, R], or [1, R] to broadcast: each
       example's rows among read_used;
-    - pair [batch, R, pos]: each attention score's place in a head's QK table, and entry
-      [batch, head, R, pos]: its place in the stack of all heads' tables;
-    - sum_by: for each position, how to sum gradients back into table rows (the one token
-      every example has there, or the one-hot matrix of the tokens).
+    - attention: how the scores are computed (fact 2). 'table': as entries of the QK table
+      q_tab @ k_tab.T, which pays off when the examples' scores outnumber the table's entries
+      (addition: 3,830 examples, one query row); then pair [batch, R, pos] is each score's
+      place in a head's QK table, and entry [batch, head, R, pos] its place in the stack of
+      all heads' tables. 'per_example': each example's queries and keys are looked up in
+      q_tab and k_tab and multiplied, which is cheaper when the table is the larger (sort:
+      5 readout rows of 101 tokens against 1,010 key rows, 2 million entries, for 50,000
+      scores of a 1,000-example batch). None: chosen by that count; tests force each.
+    sum_plan(plan) adds, when backward first needs it, how to sum gradients back into table
+    rows (forward-only calls, such as evaluation, never make it).
     Full-batch training sees the same tokens every epoch, so train_epoch is given this
     once per run instead of making it every step."""
     batch, n_pos = tokens.shape
-    d_vocab, n_heads, dtype = params["W_E"].shape[0], params["W_Q"].shape[0], params["W_E"].dtype
+    d_vocab, n_heads = params["W_E"].shape[0], params["W_Q"].shape[0]
     ids = tokens * n_pos + xp.arange(n_pos)                     # [batch, pos]: row token*n_pos + pos
-    sum_by = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in tokens.T]
     read_ids = tokens[:, n_pos - n_read:] * n_read + xp.arange(n_read)   # [batch, R]: row token*R + r
-    if all(isinstance(by, int) for by in sum_by[n_pos - n_read:]):       # fixed readout tokens
+    if all(same_token(col) for col in read_ids.T):              # fixed readout tokens
         read_used, read_rows = read_ids[0], xp.arange(n_read)[None]
     else:
         read_used, read_rows = xp.arange(d_vocab * n_read), read_ids
-    pair = read_rows[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]  # [batch, R, pos]
-    table_size = len(read_used) * (d_vocab * n_pos)             # entries in one head's QK table
-    entry = pair[:, None] + (xp.arange(n_heads) * table_size)[:, None, None]   # [batch, head, R, pos]
-    return {"ids": ids, "read_used": read_used, "read_rows": read_rows, "pair": pair, "entry": entry,
-            "sum_by": sum_by}
+    if attention is None:                                       # QK table entries (per head) against scores
+        attention = "table" if len(read_used) * d_vocab <= batch * n_read else "per_example"
+    plan = {"tokens": tokens, "ids": ids, "read_used": read_used, "read_rows": read_rows, "attention": attention}
+    if attention == "table":
+        pair = read_rows[:, :, None] * (d_vocab * n_pos) + ids[:, None, :]  # [batch, R, pos]
+        table_size = len(read_used) * (d_vocab * n_pos)         # entries in one head's QK table
+        plan["pair"] = pair
+        plan["entry"] = pair[:, None] + (xp.arange(n_heads) * table_size)[:, None, None]   # [batch, head, R, pos]
+    return plan
+
+
+def sum_plan(plan, d_vocab, dtype):
+    """plan["sum_by"]: for each position, how to sum gradients back into table rows (the one
+    token every example has there, or the one-hot matrix of the tokens). Made on backward's
+    first call with this plan and kept in it (full-batch training makes it once per run)."""
+    if "sum_by" not in plan:
+        plan["sum_by"] = [int(col[0]) if same_token(col) else one_hot(col, d_vocab, dtype) for col in plan["tokens"].T]
+    return plan["sum_by"]
 
 
 # The cache, for backward only. Shapes, with R = n_read and the tables' rows numbered
 # token*pos + position (read_tab: only the rows the readout positions look up, see index_plan):
 #   v           [batch, pos, head, d_head]   values, every position (looked up in v_tab)
+#   q, k        [batch, R, head, d_head], [batch, pos, head, d_head]: per_example attention only
+#               (looked up in q_tab / sqrt(d_head) and k_tab)
 #   attn_scores [batch, head, R, pos]        q.k / sqrt(d_head), -inf where masked
 #   pattern     [batch, head, R, pos]        softmax of attn_scores over pos
 #   z           [batch, R, head, d_head]     pattern-weighted values
-#   mlp_pre     [batch, R, d_mlp]            resid_mid @ W_in + b_in (fact 3: without resid_mid)
-#   mlp_post    [batch, R, d_mlp]            ReLU(mlp_pre)
+#   mlp_post    [batch, R, d_mlp]            ReLU(mlp_pre), with mlp_pre = resid_mid @ W_in + b_in
+#                                            (fact 3: without resid_mid); mlp_pre is not kept
 #   resid_tab   [vocab*pos, d_model]         W_E[token] + W_pos[pos] for every pair
 #   read_tab    [used, d_model]              resid_tab's rows read at the readout
 #   q_tab       [used, head, d_head]         queries of read_tab's rows
-#   k_tab_T     [head, d_head, vocab*pos]    the key table, transposed
+#   k_tab_T     [head, d_head, vocab*pos]    the key table, transposed (table attention only)
 #   W_Oin, W_OU, W_outU                      the composed weights of fact 3
 #   plan                                     index_plan(tokens, ...)
 def forward(params, tokens, n_read=1, plan=None):
@@ -132,15 +152,23 @@ def forward(params, tokens, n_read=1, plan=None):
     read_tab = resid_tab[:, read].reshape(-1, d_model)[plan["read_used"]]              # [used, d_model]
     resid_tab = resid_tab.reshape(-1, d_model)                                         # [vocab*pos, d_model]
     q_tab = (read_tab @ heads_as_columns(params["W_Q"])).reshape(-1, n_heads, d_head)  # [used, head, d_head]
-    # The key table is made transposed, [head, d_head, vocab*pos], as the QK product wants it:
-    # a product of contiguous stacks is ~3x faster than one with the transpose of k_tab.
-    k_tab_T = (heads_as_columns(params["W_K"]).T @ resid_tab.T).reshape(n_heads, d_head, -1)
     v_tab = (resid_tab @ heads_as_columns(params["W_V"])).reshape(-1, n_heads, d_head) # [vocab*pos, head, d_head]
-    qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T                   # [head, used, vocab*pos]
-
     v = xp.take(v_tab, ids, axis=0)                             # [batch, pos, head, d_head] (= v_tab[ids]; take is faster)
     # attention: each readout query against every key at or before it
-    attn_scores = xp.take(qk_tab.reshape(n_heads, -1), plan["pair"], axis=1).transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
+    cache = {}
+    if plan["attention"] == "table":
+        # The key table is made transposed, [head, d_head, vocab*pos], as the QK product wants it:
+        # a product of contiguous stacks is ~3x faster than one with the transpose of k_tab.
+        k_tab_T = (heads_as_columns(params["W_K"]).T @ resid_tab.T).reshape(n_heads, d_head, -1)
+        qk_tab = (q_tab / math.sqrt(d_head)).transpose(1, 0, 2) @ k_tab_T               # [head, used, vocab*pos]
+        attn_scores = xp.take(qk_tab.reshape(n_heads, -1), plan["pair"], axis=1).transpose(1, 0, 2, 3)   # [batch, head, R, pos] = q.k/sqrt(d_head)
+        cache["k_tab_T"] = k_tab_T
+    else:
+        k_tab = (resid_tab @ heads_as_columns(params["W_K"])).reshape(-1, n_heads, d_head)   # [vocab*pos, head, d_head]
+        q = xp.take(q_tab / math.sqrt(d_head), read_rows, axis=0)  # [batch, R, head, d_head] (or [1, R, ...])
+        k = xp.take(k_tab, ids, axis=0)                         # [batch, pos, head, d_head]
+        attn_scores = q.transpose(0, 2, 1, 3) @ k.transpose(0, 2, 3, 1)   # [batch, head, R, pos] = q.k/sqrt(d_head)
+        cache.update(q=q, k=k)
     if n_read > 1:                                              # (the last position sees every key)
         attn_scores = xp.where(causal_mask(n_pos, n_read), -xp.inf, attn_scores)
     pattern = softmax_over_keys(attn_scores)                   # [batch, head, R, pos]
@@ -166,22 +194,23 @@ def forward(params, tokens, n_read=1, plan=None):
     z_rows = rows(z)                                            # [batch*R, head*d_head]
     mlp_pre = unrows(z_rows @ W_Oin)                            # [batch, R, d_mlp]
     mlp_pre += read_in[read_rows]                               # (in place: no second large array)
-    mlp_post = xp.maximum(rows(mlp_pre), 0)                     # [batch*R, d_mlp]
+    mlp_post = rows(mlp_pre)                                    # [batch*R, d_mlp]
+    xp.maximum(mlp_post, 0, out=mlp_post)                       # ReLU in place (backward masks by mlp_post > 0)
     logits = mlp_post @ W_outU                                  # [batch*R, d_vocab_out]
     logits += z_rows @ W_OU
     logits = unrows(logits)                                     # [batch, R, d_vocab_out]
     logits += read_U[read_rows]
 
-    cache = dict(v=v, attn_scores=attn_scores, pattern=pattern, z=z, mlp_pre=mlp_pre,
+    cache.update(v=v, attn_scores=attn_scores, pattern=pattern, z=z,
                  mlp_post=unrows(mlp_post), W_Oin=W_Oin, W_OU=W_OU, W_outU=W_outU, plan=plan,
-                 resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab, k_tab_T=k_tab_T)
+                 resid_tab=resid_tab, read_tab=read_tab, q_tab=q_tab)
     return logits, cache
 
 
 def lookup_backward(d, sum_by, d_vocab):
     """The backward of a table lookup table[token, pos]: d [pos, batch, c] -> [d_vocab, pos, c],
     summing the gradients of all examples that looked up the same (token, position) row
-    (sum_by from index_plan, for these positions)."""
+    (sum_by from sum_plan, for these positions)."""
     out = xp.zeros((d_vocab,) + d.shape[::2], d.dtype)         # [vocab, pos, c]
     for t, by in enumerate(sum_by):
         if isinstance(by, int):                                 # every example has token `by` here
@@ -198,6 +227,7 @@ def backward(params, cache, dlogits):
     d_vocab, d_model = W_E.shape
     n_heads, _, d_head = params["W_Q"].shape
     plan, pattern = cache["plan"], cache["pattern"]
+    sum_by = sum_plan(plan, d_vocab, W_E.dtype)
     batch, n_pos = plan["ids"].shape
     n_read = dlogits.shape[1]
     read = slice(n_pos - n_read, n_pos)
@@ -212,8 +242,8 @@ def backward(params, cache, dlogits):
     g_OU = z.T @ dlogits                                        # [head*d_head, d_vocab_out]
     g_outU = mlp_post.T @ dlogits                               # [d_mlp, d_vocab_out]
     dmlp_pre = dlogits @ cache["W_outU"].T                      # [batch*R, d_mlp], dmlp_post until masked:
-    # mlp_post = ReLU(mlp_pre)
-    dmlp_pre *= rows(cache["mlp_pre"]) > 0
+    # mlp_post = ReLU(mlp_pre): mlp_post > 0 exactly where mlp_pre > 0
+    dmlp_pre *= mlp_post > 0
     # mlp_pre = z @ W_Oin + read_in[read_rows]
     g_Oin = (dmlp_pre.T @ z).T                                  # [head*d_head, d_mlp] (~20% faster than z.T @ dmlp_pre)
     dz = dmlp_pre @ cache["W_Oin"].T                            # [batch*R, head*d_head]
@@ -221,7 +251,7 @@ def backward(params, cache, dlogits):
     dz = dz.reshape(batch, n_read, n_heads, d_head)
     # read_in and read_U rows: sum each example's gradient into the row it looked up
     per_row = lambda d: lookup_backward(d.reshape(batch, n_read, -1).transpose(1, 0, 2),
-                                        plan["sum_by"][read], d_vocab).reshape(d_vocab * n_read, -1)[used]
+                                        sum_by[read], d_vocab).reshape(d_vocab * n_read, -1)[used]
     dread_in, dread_U = per_row(dmlp_pre), per_row(dlogits)     # [used, d_mlp], [used, d_vocab_out]
     # The composed weights back to the model's own, by the chain rule through
     # W_Oin = W_O W_in, W_OU = W_O W_U, W_outU = W_out W_U, read_in = read_tab W_in + b_in
@@ -240,26 +270,44 @@ def backward(params, cache, dlogits):
     # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
     dscores = pattern * (dpattern - xp.einsum("...t,...t->...", dpattern, pattern)[..., None])   # [batch, head, R, pos]
 
-    # Back into the tables. attn_scores = qk_tab[:, read_rows, ids]: add each score's
-    # gradient into its table entry (bincount sums the entries that share an index).
-    dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_used * n_rows)
-    dqk_tab = dqk_tab.reshape(n_heads, n_used, n_rows).astype(W_E.dtype)
-    # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
-    q_tab, k_tab_T = cache["q_tab"], cache["k_tab_T"]
-    dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_used, -1)             # [used, head*d_head]
-    dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)                   # [head*d_head, vocab*pos]
-    # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
-    # weighted by its pattern there, summed into the table row the example looked up (as in
-    # lookup_backward), one position at a time: no [batch, pos, head, d_head] array is made,
-    # and where all examples share the token only the sum is computed.
-    dv_tab = xp.zeros((d_vocab, n_pos, n_heads * d_head), W_E.dtype)
-    for t, by in enumerate(plan["sum_by"]):
-        if isinstance(by, int):                                 # every example has token `by` here
-            dv_tab[by, t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
-        else:
-            dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
-            dv_tab[:, t] = by @ dv                              # one-hot [vocab, batch] @ [batch, head*d_head]
-    dv_tab = dv_tab.reshape(n_rows, -1)                         # [vocab*pos, head*d_head]
+    q_tab = cache["q_tab"]
+    if plan["attention"] == "table":
+        # Back into the tables. attn_scores = qk_tab[:, read_rows, ids]: add each score's
+        # gradient into its table entry (bincount sums the entries that share an index).
+        dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_used * n_rows)
+        dqk_tab = dqk_tab.reshape(n_heads, n_used, n_rows).astype(W_E.dtype)
+        # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
+        k_tab_T = cache["k_tab_T"]
+        dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_used, -1)         # [used, head*d_head]
+        dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)               # [head*d_head, vocab*pos]
+        # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
+        # weighted by its pattern there, summed into the table row the example looked up (as in
+        # lookup_backward), one position at a time: no [batch, pos, head, d_head] array is made,
+        # and where all examples share the token only the sum is computed.
+        dv_tab = xp.zeros((d_vocab, n_pos, n_heads * d_head), W_E.dtype)
+        for t, by in enumerate(sum_by):
+            if isinstance(by, int):                             # every example has token `by` here
+                dv_tab[by, t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
+            else:
+                dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
+                dv_tab[:, t] = by @ dv                          # one-hot [vocab, batch] @ [batch, head*d_head]
+        dv_tab = dv_tab.reshape(n_rows, -1)                     # [vocab*pos, head*d_head]
+    else:
+        # attn_scores = q @ k.T per example and head, with q = (q_tab / sqrt(d_head))[read_rows]
+        # and k = k_tab[ids]; z = pattern @ v with v = v_tab[ids]: each example's dq, dk and
+        # dv, summed into the table rows it looked up (dk and dv in one lookup_backward)
+        # (the products write straight into the layouts the sums want: `out` is a transposed
+        # view of them, ~6x faster than making [batch, head, pos, d_head] and reordering it)
+        q, k = cache["q"].transpose(0, 2, 1, 3), cache["k"].transpose(0, 2, 1, 3)   # [batch or 1, head, R or pos, d_head]
+        dq = xp.empty((batch, n_read, n_heads, d_head), W_E.dtype)
+        xp.matmul(dscores, k, out=dq.transpose(0, 2, 1, 3))                         # [batch, R, head, d_head]
+        dq /= math.sqrt(d_head)
+        dkv = xp.empty((n_pos, batch, 2, n_heads, d_head), W_E.dtype)               # dk and dv side by side
+        xp.matmul(dscores.transpose(0, 1, 3, 2), q, out=dkv[:, :, 0].transpose(1, 2, 0, 3))   # dk [batch, head, pos, d_head]
+        xp.matmul(pattern.transpose(0, 1, 3, 2), dz.transpose(0, 2, 1, 3), out=dkv[:, :, 1].transpose(1, 2, 0, 3))   # dv
+        dq_tab = per_row(dq)                                                        # [used, head*d_head]
+        dkv_tab = lookup_backward(dkv.reshape(n_pos, batch, -1), sum_by, d_vocab).reshape(n_rows, 2, -1)   # [vocab*pos, 2, head*d_head]
+        dk_tab_T, dv_tab = dkv_tab[:, 0].T, dkv_tab[:, 1]
     # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
     per_head = lambda m: m.reshape(d_model, n_heads, d_head).transpose(1, 0, 2)  # [d_model, head*d_head] -> [head, d_model, d_head]
     g["W_Q"] = per_head(read_tab.T @ dq_tab)

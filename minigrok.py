@@ -263,6 +263,26 @@ def adamw_step(params, grads, state, cfg):
         w -= (cfg.lr / (1 - b1 ** t)) * m / denom
 
 
+FLUSH_EVERY = 100   # AdamW steps between flushes of subnormal numbers (a fixed schedule: resume is bit-identical)
+
+
+def flush_subnormals(params, state):
+    """Set to 0 every weight and AdamW moment smaller in size than the dtype's smallest
+    normal number (float32: 1.2e-38). Why: the weights of a dead ReLU neuron get a gradient
+    of exactly 0, so weight decay shrinks them by (1 - lr*wd) every step, and m and v of
+    such weights shrink by beta1 and beta2; within thousands of steps they are subnormal,
+    and arithmetic on subnormals is ~100x slower on x86 CPUs (a long run slowed down ~10x).
+    Why nothing that matters changes: a weight below 1.2e-38 times an activation of normal
+    size adds less than 1e-30 of any normal-sized sum it enters, far below float32's
+    resolution (1e-7), so no logit changes beyond rounding; m below 1.2e-38 moves a weight
+    by less than lr * 1e-29 (m's bias correction is at most 10x, and the denominator is at
+    least eps = 1e-8); and sqrt(v) below 1.1e-19 is negligible beside eps. Such numbers would
+    decay to 0 anyway. test_minigrok.py checks logits, gradients and an AdamW step."""
+    for arrays in (params, state["m"], state["v"]):
+        for a in arrays.values():
+            a[xp.abs(a) < xp.finfo(a.dtype).tiny] = 0
+
+
 # ============================================================================ config
 @dataclass(frozen=True)
 class Config:
@@ -404,19 +424,41 @@ def engine(name):
 EVAL_CHUNK = 8192   # examples per forward pass in evaluation, to bound memory
 
 
-def predict(params, tokens, n_read, decode, engine_name="fast"):
+def predict(params, tokens, n_read, decode, engine_name="fast", teacher_logits=None):
     """Predicted tokens [batch, n_read]. With decode (sort), the outputs are generated
     greedily, one at a time, each fed back as the next input: tokens[:, :-(n_read-1)] is
-    the prompt and the teacher-forced tokens after it are not looked at."""
+    the prompt and the teacher-forced tokens after it are not looked at. With
+    teacher_logits (the forward pass on `tokens`, which evaluation makes for the loss
+    anyway) the same predictions are made with less work; see decode_from_teacher."""
     forward_fn = engine(engine_name)[0]
     if not decode:
         return forward_fn(params, tokens, n_read)[0].argmax(-1)
+    if teacher_logits is not None:
+        return decode_from_teacher(params, tokens, n_read, teacher_logits, forward_fn)
     seq = tokens[:, :tokens.shape[1] - (n_read - 1)]            # [batch, inputs + SEP]
     preds = []
     for step in range(n_read):
         preds.append(forward_fn(params, seq, 1)[0][:, 0].argmax(-1))   # [batch]
         seq = xp.concatenate([seq, preds[-1][:, None]], 1)
     return xp.stack(preds, 1)                                   # [batch, n_read]
+
+
+def decode_from_teacher(params, tokens, n_read, teacher_logits, forward_fn):
+    """Greedy decoding as in predict(), reusing the teacher-forced pass. A prediction depends
+    only on the tokens before it, so as long as an example's predictions so far are the
+    teacher-forced tokens, its next prediction is the teacher-forced pass's argmax there
+    (the same logits, to float rounding). Only the examples that have gone astray are run
+    again, from the step where they did: after training, almost none."""
+    first = tokens.shape[1] - n_read                            # the first readout position (SEP)
+    preds = teacher_logits.argmax(-1)                           # [batch, n_read]
+    seq, astray = tokens.copy(), xp.zeros(len(tokens), bool)
+    for step in range(1, n_read):
+        astray |= preds[:, step - 1] != tokens[:, first + step]   # its input here is its own prediction
+        idx = xp.flatnonzero(astray)
+        if len(idx):
+            seq[idx, first + step] = preds[idx, step - 1]
+            preds[idx, step] = forward_fn(params, seq[idx, :first + step + 1], 1)[0][:, 0].argmax(-1)
+    return preds
 
 
 def evaluate(params, tokens, targets, n_read, decode, engine_name="fast"):
@@ -427,7 +469,7 @@ def evaluate(params, tokens, targets, n_read, decode, engine_name="fast"):
         tok, tgt = tokens[i:i + EVAL_CHUNK], targets[i:i + EVAL_CHUNK]
         logits = engine(engine_name)[0](params, tok, n_read)[0]
         loss += cross_entropy(logits, tgt)[0] * len(tok)
-        hit = (predict(params, tok, n_read, decode, engine_name) if decode else logits.argmax(-1)) == tgt
+        hit = (predict(params, tok, n_read, decode, engine_name, logits) if decode else logits.argmax(-1)) == tgt
         right += int(hit.sum())
         seq_right += int(hit.all(1).sum())
     out = {"loss": loss / len(tokens), "acc": right / targets.size}
@@ -464,6 +506,8 @@ def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, plan=None):
         if not np.isfinite(loss):
             return float("nan")
         adamw_step(params, backward_fn(params, cache, dlogits), opt, cfg)
+        if opt["step"] % FLUSH_EVERY == 0:
+            flush_subnormals(params, opt)
         total += loss
     return total / len(batches)
 

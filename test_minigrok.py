@@ -151,6 +151,63 @@ def test_fast_engine_equals_the_textbook_model(layout):
         assert np.abs(fast_grads[name] - grads[name]).max() <= 1e-12 * scale, name   # seen: ~1e-15
 
 
+@pytest.mark.parametrize("layout", ["add", "sort"])
+@pytest.mark.parametrize("attention", ["table", "per_example"])
+def test_both_attention_paths_equal_the_textbook_model(layout, attention):
+    """fast.py's two ways to the attention scores, each forced (index_plan chooses one per
+    batch): the QK table, and per-example queries and keys looked up in their tables.
+    With a fixed readout token (add) and with varying ones (sort), and with a batch where
+    every example has the same token at a varying position (its sum_by is then one token)."""
+    params, tokens, n_read, d_out = tiny_params(layout, seed=7)
+    tokens = np.concatenate([tokens] * 30)
+    tokens[:, 0] = np.random.default_rng(2).integers(0, params["W_E"].shape[0] - 1, len(tokens))
+    tokens[:, 1] = 3
+    upstream = np.random.default_rng(9).standard_normal((len(tokens), n_read, d_out))
+    logits, cache = mg.forward(params, tokens, n_read)
+    grads = mg.backward(params, cache, upstream)
+    plan = fast.index_plan(tokens, n_read, params, attention=attention)
+    assert plan["attention"] == attention and "sum_by" not in plan      # made by backward only
+    fast_logits, fast_cache = fast.forward(params, tokens, n_read, plan)
+    np.testing.assert_allclose(fast_logits, logits, rtol=1e-12, atol=1e-12)
+    fast_grads = fast.backward(params, fast_cache, upstream)
+    for name in params:
+        scale = np.abs(grads[name]).max()
+        assert np.abs(fast_grads[name] - grads[name]).max() <= 1e-12 * scale, name
+
+
+def test_index_plan_chooses_the_cheaper_attention_path():
+    """The QK table when it has fewer entries than the batch has scores (addition's full
+    batch: one query row), per-example scores otherwise (a sort minibatch)."""
+    for task, batch, want in (("add", None, "table"), ("sort", 1000, "per_example"), ("max", 1000, "table")):
+        cfg = mg.Config(**{**tasks.TASK_DEFAULTS[task], "task": task, **({"p": 113} if task == "add" else {})})
+        data = tasks.make_data(cfg)
+        params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+        assert fast.index_plan(data.train[0][:batch], data.n_read, params)["attention"] == want, task
+
+
+@pytest.mark.parametrize("engine", ["fast", "plain"])
+def test_decoding_from_the_teacher_forced_pass_equals_plain_greedy_decoding(engine):
+    """evaluate() decodes sort reusing the teacher-forced pass (predict with teacher_logits):
+    the same predictions as decoding step by step, for examples whose teacher-forced tokens
+    are the model's own greedy outputs (nothing recomputed), ones that leave them at
+    different steps, and ones that never follow them."""
+    params, tokens, n_read, d_out = tiny_params("sort", seed=3)
+    tokens = np.concatenate([tokens] * 20)
+    rng = np.random.default_rng(4)
+    tokens[:, :5] = rng.integers(0, d_out, (len(tokens), 5))
+    greedy = mg.predict(params, tokens, n_read, True, engine)
+    first = tokens.shape[1] - n_read
+    tokens[:, first + 1:] = greedy[:, :-1]                     # the model's own outputs ...
+    for i, step in enumerate(rng.integers(1, n_read + 2, len(tokens))):
+        if step < n_read:                                       # ... until a step where it goes astray
+            tokens[i, first + step] = (greedy[i, step - 1] + 1 + rng.integers(0, d_out - 1)) % d_out
+    want = mg.predict(params, tokens, n_read, True, engine)
+    logits = mg.engine(engine)[0](params, tokens, n_read)[0]
+    assert (mg.predict(params, tokens, n_read, True, engine, teacher_logits=logits) == want).all()
+    astray = (greedy[:, :-1] != tokens[:, first + 1:]).any(1)
+    assert 0 < astray.sum() < len(tokens)
+
+
 def test_both_engines_train_to_the_same_losses(tmp_path):
     # float64: Adam divides each gradient by its own running size, so in float32 the engines'
     # ~1e-7 rounding differences grow to ~1e-3 in the loss within 30 epochs; in float64 they stay tiny
@@ -192,6 +249,59 @@ def test_adamw_matches_the_formula_worked_by_hand():
     w0 = w1 * 0.95 - 0.1 * (-0.002 / 0.19) / (math.sqrt(0.001584) / math.sqrt(1 - 0.98 ** 2) + 1e-8)
     assert params["W_in"][0] == pytest.approx(w0, rel=1e-12)
     assert state["step"] == 2
+
+
+def test_flush_sets_subnormal_weights_and_moments_to_zero_and_nothing_else():
+    tiny = np.finfo(np.float32).tiny
+    params = {"W_in": np.array([1e-39, -1e-40, tiny, -2 * tiny, 0.5, 1e-30], np.float32)}
+    state = {"m": {"W_in": np.array([1e-41, 3e-3, -1e-39, 0, 1.0, -tiny], np.float32)},
+             "v": {"W_in": np.array([1e-44, 1e-38, 2e-38, 1e-6, 0, 5e-39], np.float32)}}
+    mg.flush_subnormals(params, state)
+    assert params["W_in"].tolist() == np.array([0, 0, tiny, -2 * tiny, 0.5, 1e-30], np.float32).tolist()
+    assert state["m"]["W_in"].tolist() == np.array([0, 3e-3, 0, 0, 1.0, -tiny], np.float32).tolist()
+    assert state["v"]["W_in"].tolist() == np.array([0, 0, 2e-38, 1e-6, 0, 0], np.float32).tolist()
+    f64 = {"W_in": np.array([1e-39, 1e-310])}                   # float64: its own smallest normal, 2.2e-308
+    mg.flush_subnormals(f64, {"m": {}, "v": {}})
+    assert f64["W_in"].tolist() == [1e-39, 0.0]
+
+
+def test_flushing_subnormals_changes_no_logit_and_no_update():
+    """A float32 model with the decayed state of dead neurons planted (subnormal weights,
+    and subnormal moments for those and for other weights): the logits, the gradients and an
+    AdamW step come out the same after flushing as before it, to float32 rounding (all but
+    the flushed entries themselves, which were below 1.2e-38 and are now 0)."""
+    cfg = mg.Config(task="sort", n=6, d_model=8, n_heads=2, d_head=4, d_mlp=16, dtype="float32", lr=1e-3)
+    params, tokens, n_read, d_out = tiny_params("sort", seed=4, dtype="float32")
+    rng = np.random.default_rng(5)
+    tiny = np.finfo(np.float32).tiny
+    subnormal = lambda shape: (rng.uniform(0.01, 0.99, shape) * tiny * rng.choice([-1, 1], shape)).astype(np.float32)
+    params["W_in"][:, :4] = subnormal((8, 4))                  # four dead neurons, decayed
+    params["W_out"][:4] = subnormal((4, 8))
+    state = mg.adamw_init(params)
+    state["step"] = 5000
+    for k in params:
+        state["m"][k] = (rng.standard_normal(params[k].shape) * 1e-3).astype(np.float32)
+        state["v"][k] = (rng.uniform(0, 1e-6, params[k].shape)).astype(np.float32)
+        planted = rng.random(params[k].shape) < 0.3
+        state["m"][k][planted] = subnormal(planted.sum())
+        state["v"][k][planted] = np.abs(subnormal(planted.sum()))
+    flushed_params = {k: v.copy() for k, v in params.items()}
+    flushed_state = {"step": 5000, "m": {k: v.copy() for k, v in state["m"].items()},
+                     "v": {k: v.copy() for k, v in state["v"].items()}}
+    mg.flush_subnormals(flushed_params, flushed_state)
+    assert (flushed_params["W_in"][:, :4] == 0).all() and (flushed_params["W_out"][:4] == 0).all()
+    results = []
+    for p, st in ((params, state), (flushed_params, flushed_state)):
+        logits, cache = fast.forward(p, tokens, n_read)
+        grads = fast.backward(p, cache, mg.cross_entropy(logits, np.zeros((len(tokens), n_read), int))[1])
+        mg.adamw_step(p, grads, st, cfg)
+        results.append((logits, grads, p))
+    (logits, grads, after), (f_logits, f_grads, f_after) = results
+    np.testing.assert_allclose(f_logits, logits, rtol=1e-6, atol=1e-6)
+    for k in params:
+        scale = max(np.abs(grads[k]).max(), 1e-30)
+        assert np.abs(f_grads[k] - grads[k]).max() <= 1e-6 * scale, k
+        assert np.abs(f_after[k] - after[k]).max() <= 1e-6 * np.abs(after[k]).max(), k
 
 
 # ---------------------------------------------------------------- tasks
@@ -811,6 +921,11 @@ def test_every_array_function_used_exists_in_cupy(engine):
     tok, tgt = (rec.asarray(a) for a in data.train)
     mg.train_epoch(params, opt, tok, tgt, cfg, 0, data.n_read)
     mg.evaluate(params, tok, tgt, data.n_read, data.decode, engine)
+    mg.flush_subnormals(params, opt)
+    if engine == "fast":                      # both attention paths (this batch picks per_example)
+        for attention in ("table", "per_example"):
+            logits, cache = fast.forward(params, tok, data.n_read, fast.index_plan(tok, data.n_read, params, attention))
+            fast.backward(params, cache, logits)
     if engine == "plain":                     # the analysis-only intervention too
         mg.forward(params, tok, 1, pattern=rec.ones((len(tok), 2, 1, tok.shape[1])) / tok.shape[1])
     assert ({"bincount", "take"} if engine == "fast" else {"einsum", "triu", "where"}) <= rec.used
