@@ -355,9 +355,10 @@ def ov_copy_accuracy(params, tokens, targets, n, alpha=0.0):
     return float(hit.mean()), per_value
 
 
-def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
-    """End-to-end accuracy with the learned keys of the numbers replaced by their fitted
-    lines (the CLS query and CLS key kept): attention = softmax(q . (m x + c) / sqrt(d_head))."""
+def line_attention(params, tokens, n, k_slope, k_intercept):
+    """The CLS query's attention [batch, head, 1, pos] with the learned keys of the numbers
+    replaced by their fitted lines k = m x + c (CLS's own key kept):
+    softmax(q_CLS . (m x + c) / sqrt(d_head)) over the five inputs and CLS."""
     q_cls, k_cls = project(params, "W_Q", n, FIVE.sep), project(params, "W_K", n, FIVE.sep)  # [head, d_head] each
     x = tokens[:, FIVE.inputs].astype(np.float64)
     k_in = x[:, :, None, None] * k_slope + k_intercept                          # [batch, 5, head, d_head]
@@ -365,9 +366,20 @@ def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
                              np.broadcast_to((q_cls * k_cls).sum(-1), (len(x), len(q_cls)))[:, :, None]], -1)
     scores = scores / np.sqrt(q_cls.shape[-1])
     pattern = np.exp(scores - scores.max(-1, keepdims=True))
-    pattern = (pattern / pattern.sum(-1, keepdims=True))[:, :, None, :].astype(np.float32)
+    return (pattern / pattern.sum(-1, keepdims=True))[:, :, None, :]
+
+
+def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
+    """End-to-end accuracy with the CLS query's attention computed from the key lines (line_attention)."""
+    pattern = line_attention(params, tokens, n, k_slope, k_intercept).astype(np.float32)
     logits, _ = mg.forward(params, tokens, 1, pattern=pattern)
     return float((logits[:, 0].argmax(-1) == targets[:, 0]).mean())
+
+
+def weight_on_max(pattern, tokens):
+    """Mean attention weight [head] that a CLS pattern [batch, head, 1, pos] puts on the maximum's position(s)."""
+    x = tokens[:, FIVE.inputs]
+    return (pattern[:, :, 0, FIVE.inputs] * (x == x.max(1, keepdims=True))[:, None, :]).sum(-1).mean(0)
 
 
 def positions_by_rank(x):

@@ -453,6 +453,7 @@ def analyse_max(path, out_dir):
                     f"{out_dir}/ov_robustness.png")
     found["model_test_accuracy"] = float((mg.forward(params, test_tokens, 1)[0][:, 0].argmax(-1) == test_targets[:, 0]).mean())
     found["engineered_test_accuracy"] = an.engineered_max_accuracy(params, test_tokens, test_targets, n, km, kc)
+    found["line_law_weight_on_max"] = an.weight_on_max(an.line_attention(params, test_tokens, n, km, kc), test_tokens)
     mg.plot_history(history, f"{out_dir}/curves.png", "Max of five numbers: loss and accuracy")
     return _save(out_dir, path, cfg, found)
 
@@ -884,7 +885,9 @@ CLAIMS = [
           "the five inputs, softmax(beta (x - x0)) = softmax(beta x); it sets only the weight against CLS's own key",
           {"max": "max"},
           (Part("beta", lambda F: F["max"]["attention_beta"], Rule(ABOUT, 0.15)),
-           Part("x0", lambda F: F["max"]["attention_x0"], Rule(ABOUT, 59.53)))),
+           Part("x0", lambda F: F["max"]["attention_x0"], Rule(ABOUT, 59.53)),
+           Part("mean weight on the max: the lines' law, per head", lambda F: F["max"]["line_law_weight_on_max"], Rule(SHOWN)),
+           Part("mean weight on the max: the model, per head", lambda F: F["max"]["head_mean_attention_on_max"], Rule(SHOWN)))),
     Claim(20, "The score table recomputed from the fitted lines is close to the original.",
           "correlation of the CLS query's scores against learned keys and against keys on the fitted lines (all heads)",
           {"max": "max"},

@@ -168,6 +168,14 @@ def test_attention_weights_of_a_uniform_model_are_worked_by_hand(tmp_path):
     np.testing.assert_allclose(by_rank, 1 / 6, atol=1e-6)
 
 
+def test_weight_on_max_of_a_pattern_worked_by_hand():
+    tokens = np.array([[1, 9, 3, 9, 2, 20], [5, 6, 7, 8, 4, 20]])
+    pattern = np.zeros((2, 1, 1, 6))
+    pattern[0, 0, 0] = [0.1, 0.3, 0.0, 0.2, 0.0, 0.4]     # the max (9) sits at positions 1 and 3: 0.5
+    pattern[1, 0, 0] = [0.0, 0.0, 0.0, 0.7, 0.3, 0.0]     # the max (8) at position 3: 0.7
+    np.testing.assert_allclose(analysis.weight_on_max(pattern, tokens), [0.6])
+
+
 def test_sort_attention_by_rank_and_decoding_queries_of_a_uniform_model(tmp_path):
     cfg = mg.Config(task="sort", n=20, n_train=500, n_test=100, d_model=16, n_heads=2, d_head=8, d_mlp=32,
                     epochs=1, batch_size=250, eval_every=1)
