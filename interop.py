@@ -1,6 +1,7 @@
 """interop.py: a minigrok checkpoint in TransformerLens, and a check that both compute the same.
 
     python interop.py export runs/add.npz runs/add_tl.pt   # TL state dict, and its config as runs/add_tl.json
+                                                           # (--overwrite to replace them)
     python interop.py check runs/add.npz                   # TL's logits and cache against minigrok's
 
 minigrok's weights already carry TransformerLens's names and right-multiply shapes
@@ -165,22 +166,33 @@ def check(path, say=print):
     return 0 if ok else 1
 
 
-def export(path, out):
+def export(path, out, overwrite=False):
     """Write checkpoint `path` as a TransformerLens state dict (torch.save) to `out`, and
-    tl_config's fields as JSON beside it (`out` with .json)."""
+    tl_config's fields as JSON beside it (`out` with .json). Neither replaces a file unless
+    overwrite says so, and never the checkpoint itself; each is written atomically."""
+    config_path = os.path.splitext(out)[0] + ".json"
+    if config_path == out:
+        raise minigrok.UsageError(f"OUT {out} ends in .json, the name of its config; give a .pt name")
+    for p in (out, config_path):
+        if os.path.abspath(p) == os.path.abspath(path) or (os.path.exists(p) and os.path.samefile(p, path)):
+            raise minigrok.UsageError(f"export would write {p}, the checkpoint being exported; give another OUT")
+        if os.path.isdir(p):
+            raise minigrok.UsageError(f"{p} is a directory; give a file name for OUT")
+        if os.path.lexists(p) and not overwrite:
+            raise minigrok.UsageError(f"{p} exists; interop will not replace it: add --overwrite to replace it, "
+                                      f"or give another OUT")
     import torch
     cfg, params, _ = minigrok.load(path)
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tl_state_dict(params).items()}
-    config_path = os.path.splitext(out)[0] + ".json"
+    config = json.dumps(tl_config(cfg, tasks.make_data(cfg)), indent=1).encode()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    torch.save(sd, out)
-    with open(config_path, "w") as f:
-        json.dump(tl_config(cfg, tasks.make_data(cfg)), f, indent=1)
+    minigrok.write_atomically(out, lambda f: torch.save(sd, f))
+    minigrok.write_atomically(config_path, lambda f: f.write(config))
     print(f"wrote {out} ({len(sd)} tensors) and {config_path}")
     return 0
 
 
-USAGE = "usage: python interop.py export CHECKPOINT OUT.pt | python interop.py check CHECKPOINT"
+USAGE = "usage: python interop.py export CHECKPOINT OUT.pt [--overwrite] | python interop.py check CHECKPOINT"
 
 
 def main(argv=None):
@@ -188,6 +200,8 @@ def main(argv=None):
     if argv in (["-h"], ["--help"]):
         print(__doc__.split("\n\n")[0] + "\n\n" + USAGE)
         return 0
+    overwrite = argv[:1] == ["export"] and "--overwrite" in argv
+    argv = [a for a in argv if not (overwrite and a == "--overwrite")]
     if not argv or (argv[0], len(argv)) not in (("export", 3), ("check", 2)):
         print(f"interop: error: {USAGE}", file=sys.stderr)
         return 2
@@ -200,7 +214,7 @@ def main(argv=None):
         except ImportError as e:
             raise minigrok.UsageError(f"{argv[0]} needs torch{' and transformer_lens' * (argv[0] == 'check')} "
                                       f"({e}); `make interop` installs them in a virtualenv of their own")
-        return export(argv[1], argv[2]) if argv[0] == "export" else check(argv[1])
+        return export(argv[1], argv[2], overwrite) if argv[0] == "export" else check(argv[1])
     except minigrok.UsageError as e:
         print(f"interop: error: {e}", file=sys.stderr)
         return 2

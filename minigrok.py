@@ -352,6 +352,10 @@ def check_config(cfg):
     need(cfg.engine in ENGINES, f"--engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
     n_max = 6208                 # the largest n with n**5 < 2**63: tasks.py codes a tuple as one int64
     need(cfg.task == "add" or cfg.n <= n_max, f"--n must be at most {n_max} (tuples are coded as int64), got {cfg.n}")
+    if cfg.task == "add" and cfg.n_train == 0:      # the size comes from --frac-train: name that flag
+        total = tasks.n_examples(cfg)
+        need(int(cfg.frac_train * total) >= 1, f"--frac-train {cfg.frac_train} gives {int(cfg.frac_train * total)} of "
+             f"the {total} pairs (p={cfg.p}) to train on; give a larger --frac-train, or --n-train")
     problem = tasks.size_problem(cfg)
     need(problem is None, problem)
 
@@ -830,15 +834,29 @@ def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s):
 def _open_checkpoint(path):
     if not os.path.exists(path):
         raise UsageError(f"checkpoint {path} does not exist; train one with python minigrok.py --task ... --out {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory, not a minigrok checkpoint")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise UsageError(f"cannot read {path} ({e.strerror or e})")
+    if magic[:2] != b"PK":                 # every .npz is a zip archive; np.load would try pickle
+        what = "it is empty" if not magic else "a .npy array" if magic[:1] == b"\x93" else "not an .npz archive"
+        raise UsageError(f"{path} is not a minigrok checkpoint ({what})")
     z = None
     try:
         z = np.load(path, allow_pickle=False)      # lazy: arrays are read when asked for
+        if "format" not in z.files:
+            raise UsageError(f"{path} is not a minigrok checkpoint (an .npz archive without minigrok's 'format' entry)")
         if str(z["format"]) != "minigrok-1":
-            raise ValueError("unknown format")
+            raise UsageError(f"{path} is not a minigrok checkpoint (its format is {str(z['format'])[:40]!r}, not 'minigrok-1')")
         return z, Config(**json.loads(str(z["config"])))
     except Exception as e:
-        if hasattr(z, "close"):            # an NpzFile (a .npy file loads as a plain array)
+        if z is not None:
             z.close()
+        if isinstance(e, UsageError):
+            raise
         raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
 
 
@@ -911,10 +929,34 @@ def load(path):
 
 # ============================================================================ the output
 # Before a run trains, main() checks everything it will write: the path (check_out), the
-# memory and disk it needs (check_resources), that no other run writes there (lock_output)
-# and that nothing there is replaced unasked (check_existing).
+# memory and disk it needs (check_resources), that no other run writes there (lock_output),
+# that a save can be written there (try_a_save) and that nothing there is replaced unasked
+# (check_existing).
 def plot_path(out):
-    return os.path.splitext(out)[0] + ".png"
+    """The curve beside checkpoint `out` (a.npz -> a.png). --out must end in .npz, so that no
+    two outputs share a curve (a and a.npz would), and out's lock protects its curve too."""
+    return out[:-len(".npz")] + ".png" if out.endswith(".npz") else os.path.splitext(out)[0] + ".png"
+
+
+TEMPORARY_EXTRA = len(".") + len(".01234567.tmp")   # what temporary_name adds to a name
+
+
+def name_max(folder):
+    """The longest file name (in bytes) the filesystem of `folder` takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def sticky_problem(path, st):
+    """Why `path` (stat st) cannot be renamed over though it may be written: in a folder with
+    the sticky bit (as /tmp) only the file's owner, the folder's owner or root may do that."""
+    folder = os.stat(os.path.dirname(os.path.abspath(path)))
+    if folder.st_mode & stat.S_ISVTX and hasattr(os, "geteuid") and os.geteuid() not in (0, st.st_uid, folder.st_uid):
+        return (f"belongs to another user (uid {st.st_uid}), in a folder with the sticky bit (as /tmp) where only "
+                f"its owner may replace it; choose another --out")
+    return None
 
 
 def file_problem(path):
@@ -933,7 +975,7 @@ def file_problem(path):
     # bit set was made read-only on purpose
     if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
         return "is read-only, so minigrok will not replace it; make it writable if it may be, or choose another --out"
-    return None
+    return sticky_problem(path, st)
 
 
 def check_out(out):
@@ -945,15 +987,46 @@ def check_out(out):
     if os.path.splitext(out)[1].lower() == ".png":
         raise UsageError(f"--out {out} is the name of the run's own curve (--out with .png), which would overwrite "
                          f"the checkpoint; give a .npz name")
-    for path, what in ((out, "--out"), (plot_path(out), "the curve's path")):
-        problem = file_problem(path)
-        if problem:
-            raise UsageError(f"{what} {path} {problem}")
+    problem = file_problem(out)
+    if problem:
+        raise UsageError(f"--out {out} {problem}")
+    if not out.endswith(".npz"):
+        raise UsageError(f"--out {out} must end in .npz (the curve goes beside it as name.png, and without the "
+                         f"extension two outputs would share one); give e.g. {os.path.splitext(out)[0]}.npz")
+    problem = file_problem(plot_path(out))
+    if problem:
+        raise UsageError(f"the curve's path {plot_path(out)} {problem}")
     folder = os.path.dirname(os.path.abspath(out))
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
     if not os.path.isdir(folder):
         raise UsageError(f"--out {out}: {folder} is a file, not a folder")
+    n, limit = len(os.fsencode(os.path.basename(out))), name_max(folder)
+    if n + TEMPORARY_EXTRA > limit:
+        raise UsageError(f"--out {out}: the file name is too long ({n} bytes; each save writes a temporary file "
+                         f"named .<name>.<8 hex digits>.tmp, {TEMPORARY_EXTRA} bytes longer, and names here are at "
+                         f"most {limit}); give a name of at most {limit - TEMPORARY_EXTRA} bytes")
+
+
+def try_a_save(out):
+    """Before training, what every save does, tried on a temporary file named as a save's:
+    create it beside `out`, rename it, remove it. A folder that cannot take a new file (no
+    permission, immutable, out of inodes, a name too long) is found now, not after training;
+    `out` itself is not touched (whether it may be replaced: file_problem)."""
+    tmp, moved = temporary_name(out), temporary_name(out)
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.replace(tmp, moved)
+    except OSError as e:
+        folder = os.path.dirname(os.path.abspath(out))
+        raise UsageError(f"cannot write in {folder}: a trial save of a temporary file failed ({e.strerror or e}); "
+                         f"choose another --out") from None
+    finally:
+        for path in (tmp, moved):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
 
 def memory_estimate(cfg, on_gpu=False):
@@ -1021,22 +1094,26 @@ def check_resources(cfg, out, on_gpu=False):
     folder = os.path.dirname(os.path.abspath(out))
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
-    need = checkpoint_bytes(cfg)
+    # From the second save on, the last checkpoint and the temporary file of the next one are
+    # both on disk: two checkpoints, less what a file at --out (resumed or replaced) holds now.
+    size = checkpoint_bytes(cfg)
+    need = 2 * size - (os.path.getsize(out) if os.path.isfile(out) else 0)
     try:
         disk = shutil.disk_usage(folder)
     except OSError:
         return
     if disk.total and need > disk.free:     # (pseudo filesystems such as /proc have no size: lock_output finds them)
-        raise UsageError(f"the checkpoint will take {gb(need)} but {folder} has {gb(disk.free)} free; "
-                         f"free some space or choose another --out")
+        raise UsageError(f"the checkpoint will take {gb(size)}, and {gb(need)} free while a save replaces the last "
+                         f"one, but {folder} has {gb(disk.free)} free; free some space or choose another --out")
 
 
 def lock_output(out):
     """Claim `out` for this run: an exclusive lock (flock) on the file out + '.lock', made
-    first, so a second run on the same path stops at once instead of overwriting this one.
-    The lock is the kernel's, so a killed run holds none (its file may stay, and is reused).
-    Creating the file is also the test that the folder is writable. Returns the lock (a
-    file descriptor) for unlock_output."""
+    first, so a second run on the same path stops at once instead of overwriting this one
+    (or its curve: plot_path gives each --out a curve of its own). The lock is the kernel's,
+    so a killed run holds none (its file may stay, and is reused). Whether a save can be
+    written beside it is tried next (try_a_save). Returns the lock (a file descriptor) for
+    unlock_output."""
     path, folder = out + ".lock", os.path.dirname(os.path.abspath(out))
     try:
         os.makedirs(folder, exist_ok=True)
@@ -1100,15 +1177,21 @@ def remove_stale_temporaries(out):
 
 
 def check_existing(out, cfg, resume, overwrite):
-    """A fresh run never replaces what is at `out` unless --overwrite says so; --resume
-    needs the same run there, with epochs left to train (checked again by train)."""
+    """A fresh run never replaces what is at `out` or at its curve's path unless --overwrite
+    says so; --resume needs the same run there, with epochs left to train (checked again by
+    train). Returns the epoch the run starts from."""
     if resume:
         saved, epoch = read_header(out)
         check_resumable(saved, cfg)
         check_resume_epoch(out, epoch, None, cfg, None)     # past --epochs: an error before any work
-        return
-    if overwrite or not os.path.exists(out):
-        return
+        return epoch
+    if overwrite:
+        return 0
+    if not os.path.exists(out):
+        if os.path.lexists(plot_path(out)):
+            raise UsageError(f"the curve's path {plot_path(out)} holds a file, which this run would replace: choose "
+                             f"another --out, or add --overwrite to replace it")
+        return 0
     try:
         saved, epoch = read_header(out)
     except UsageError:
@@ -1212,10 +1295,11 @@ def config_from_args(args):
 
 def main(argv=None):
     """The run, from its flags: every check that needs no training is made first (config,
-    output path, memory and disk, the lock, what is at --out), then training, then the curve.
+    output path, memory and disk, the lock, a trial save, what is at --out), then training,
+    then the curve.
     Exit codes: 0 done, 1 stopped (nan/inf, a write failed), 2 bad input, 128 + signal."""
     args = make_parser().parse_args(argv)
-    stop, out, lock, trained = Interrupt(), None, None, False
+    stop, out, lock, finished, trained = Interrupt(), None, None, False, False
     try:
         cfg = config_from_args(args)
         if args.stop_at is not None and not 0 < args.stop_at <= 1:
@@ -1224,14 +1308,18 @@ def main(argv=None):
             raise UsageError("--resume continues the run at --out and --overwrite replaces it: give one of them")
         out = os.path.join("runs", f"{cfg.task}.npz") if args.out is None else args.out
         check_out(out)
+        if args.resume:
+            read_header(out)                # nothing to resume: refused before lock_output makes a folder
         on_gpu = use_device(args.device) == "gpu"
         check_resources(cfg, out, on_gpu)
         lock = lock_output(out)
         remove_stale_temporaries(out)
-        check_existing(out, cfg, args.resume, args.overwrite)
+        try_a_save(out)
+        start = check_existing(out, cfg, args.resume, args.overwrite)
         params, history, code = train(cfg, out, resume=args.resume, stop_at=args.stop_at,
                                       progress=not args.quiet, stop=stop)
-        trained, stop.deferred = True, False      # a signal now stops the plot at once
+        trained = max(history.get("epoch") or [start]) > start   # False: a resumed run had nothing to train
+        finished, stop.deferred = True, False     # a signal now stops the plot at once
         if code == 0 and stop.signum is not None:  # noted after the last save, before the plot
             raise Interrupted(stop.signum)
         if code == 0:
@@ -1248,10 +1336,13 @@ def main(argv=None):
         print(f"minigrok: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:
-        if trained:
+        if finished and trained:
             where = f"after training; the checkpoint {out} is saved, its curve was not drawn"
+        elif finished:
+            where = f"while redrawing the curve, with nothing to train; {out} is as it was, its curve was not redrawn"
         else:
-            where = "before an epoch was completed; nothing was saved" + (f", {out} is as it was" if args.resume else "")
+            where = "before an epoch was completed; nothing was saved" + (
+                f", {out} is as it was" if args.resume and out is not None else "")
         print(f"minigrok: interrupted ({e}) {where}", file=sys.stderr)
         return 128 + e.signum
     finally:

@@ -490,7 +490,7 @@ def test_missing_corrupt_and_mismatched_checkpoints(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
     r = run_cli(*SMALL, "--epochs", "2", "--resume", "--out", str(bad), cwd=tmp_path)
-    assert r.returncode == 2 and "not a readable minigrok checkpoint" in r.stderr
+    assert r.returncode == 2 and "is not a minigrok checkpoint (not an .npz archive)" in r.stderr
     assert bad.read_bytes() == b"not a zip"
     good = tmp_path / "good.npz"
     assert run_cli(*SMALL, "--epochs", "2", "--out", str(good), "--quiet", cwd=tmp_path).returncode == 0
@@ -583,7 +583,8 @@ def test_bad_output_paths_are_refused_before_training(tmp_path, capsys, no_train
         for extra in ([], ["--overwrite"], ["--resume"]):
             code, _, err = main_here(capsys, "--epochs", "3", "--out", out, *extra)
             assert code == 2, (out, extra, err)
-            one_line(err, words)
+            # nothing to resume there: said before any folder is made
+            one_line(err, "does not exist" if extra == ["--resume"] and out.startswith("/proc/") else words)
     assert link.is_symlink() and ck_bytes(real) == b"a run's checkpoint"
     assert ck_bytes(readonly) == b"kept" and readonly.stat().st_mode & 0o777 == 0o444
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
@@ -888,6 +889,185 @@ def test_a_checkpoint_whose_config_does_not_match_its_weights_is_refused(tmp_pat
     code, _, err = main_here(capsys, "--epochs", "4", "--d-mlp", "64", "--out", out, "--resume")
     assert code == 2
     one_line(err, "W_in [16, 64] float32, but it is [16, 32] float32")
+
+
+def passes_every_check(capsys, *args):
+    """main(args) gets as far as building the data (no_training fails it there)."""
+    with pytest.raises(AssertionError, match="training started"):
+        mg.main([*TINY, *args])
+    capsys.readouterr()
+
+
+def test_a_fresh_run_never_replaces_a_file_at_the_curves_path(tmp_path, capsys, monkeypatch):
+    out, png = tmp_path / "report.npz", tmp_path / "report.png"
+    png.write_text("mine")
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", str(out))
+    assert code == 2 and png.read_text() == "mine" and not out.exists()
+    one_line(err, f"the curve's path {png} holds a file", "--overwrite", "another --out")
+    # without .npz two outputs would share a curve (a and a.npz: a.png): refused
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / "report"))
+    assert code == 2
+    one_line(err, "must end in .npz", f"{tmp_path / 'report'}.npz")
+    assert mg.plot_path("a.b.npz") == "a.b.png" and mg.plot_path("runs/add.npz") == "runs/add.png"
+    # --overwrite replaces it with the run's curve
+    assert main_here(capsys, "--epochs", "3", "--out", str(out), "--overwrite")[0] == 0
+    assert png.read_bytes().startswith(b"\x89PNG") and leftovers(tmp_path) == []
+
+
+def test_a_folder_that_cannot_take_a_save_is_refused_before_training(tmp_path, capsys, monkeypatch, no_training):
+    """A trial save (a temporary file named as a save's, created, renamed, removed) before
+    training: a folder out of inodes, or where a rename fails, stops the run at once, and
+    the file at --out is not touched."""
+    out = tmp_path / "full.npz"
+    out.write_bytes(b"someone's file")
+    real_open, real_replace = os.open, os.replace
+
+    def no_inodes(path, flags, *rest, **kw):
+        if str(path).endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(path, flags, *rest, **kw)
+
+    def no_rename(src, dst):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+    for name, fake, words in (("open", no_inodes, "No space left on device"),
+                              ("replace", no_rename, "Operation not permitted")):
+        with monkeypatch.context() as m:
+            m.setattr(os, name, fake)
+            code, _, err = main_here(capsys, "--epochs", "3", "--out", str(out), "--overwrite")
+        assert code == 2 and out.read_bytes() == b"someone's file"
+        one_line(err, f"cannot write in {tmp_path}", "trial save", words)
+        assert leftovers(tmp_path) == []
+    # names whose temporary files (14 bytes longer) do not fit, and whose lock does or does not
+    limit = mg.name_max(str(tmp_path))
+    for n in (limit - 13, limit - 4, limit + 5):
+        code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / ("n" * (n - 4) + ".npz")))
+        assert code == 2
+        one_line(err, "the file name is too long", f"({n} bytes", f"at most {limit - 14} bytes")
+    assert leftovers(tmp_path) == []
+    passes_every_check(capsys, "--epochs", "3", "--out", str(tmp_path / ("n" * (limit - 18) + ".npz")))
+
+
+def test_a_file_of_another_user_in_a_sticky_folder_is_refused(tmp_path, capsys, monkeypatch, no_training):
+    """In a folder with the sticky bit (as /tmp) a file of another user may be writable
+    (0666) but not renamed over, which every save does: refused before training. Tested as
+    a user who is not root (os.geteuid made to say so)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    out = shared / "theirs.npz"
+    out.write_bytes(b"their checkpoint")
+    out.chmod(0o666)
+    os.chown(out, 4242, 4242)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    for extra in (["--overwrite"], ["--resume"]):
+        code, _, err = main_here(capsys, "--epochs", "3", "--out", str(out), *extra)
+        assert code == 2 and out.read_bytes() == b"their checkpoint"
+        one_line(err, f"--out {out} belongs to another user (uid 4242)", "sticky bit", "another --out")
+    assert leftovers(shared) == []
+    st = os.stat(out)
+    for euid, problem in ((4242, False), (os.stat(shared).st_uid, False), (0, False), (1000, True)):
+        monkeypatch.setattr(os, "geteuid", lambda: euid)          # the file's owner, the folder's, root
+        assert (mg.sticky_problem(str(out), st) is not None) == problem, euid
+    shared.chmod(0o777)                                            # no sticky bit: anyone who may write, may rename
+    assert mg.sticky_problem(str(out), st) is None
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"my notes\n", "not an .npz archive"),
+    (b"", "it is empty"),
+    (b"\x93NUMPY", "a .npy array"),
+    (None, "an .npz archive without minigrok's 'format' entry"),   # an archive of something else
+])
+def test_a_file_that_is_no_checkpoint_is_named_so(tmp_path, capsys, content, words):
+    path = tmp_path / "notes.npz"
+    if content is None:
+        np.savez(path, x=np.zeros(3))
+    elif content.startswith(b"\x93"):
+        np.save(tmp_path / "a.npy", np.zeros(3))
+        path.write_bytes((tmp_path / "a.npy").read_bytes())
+    else:
+        path.write_bytes(content)
+    with pytest.raises(mg.UsageError, match=f"{path} is not a minigrok checkpoint") as e:
+        mg.load(str(path))
+    assert words in str(e.value) and "pickle" not in str(e.value)
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", str(path), "--resume")
+    assert code == 2 and "pickle" not in err[0]
+    one_line(err, f"{path} is not a minigrok checkpoint ({words}")
+
+
+def test_frac_train_too_small_names_frac_train(tmp_path, capsys, no_training):
+    code, _, err = main_here(capsys, "--epochs", "3", "--frac-train", "0.001", "--out", str(tmp_path / "f.npz"))
+    assert code == 2
+    line = one_line(err, "--frac-train 0.001 gives 0 of the 529 pairs (p=23)")
+    assert "--n-train must" not in line
+
+
+def test_sigint_before_the_output_is_known_names_no_output(tmp_path, capsys, monkeypatch):
+    def interrupted(args):
+        raise mg.Interrupted(signal.SIGINT)
+    monkeypatch.setattr(mg, "config_from_args", interrupted)
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / "r.npz"), "--resume")
+    assert code == 130
+    line = one_line(err, "interrupted (SIGINT) before an epoch was completed; nothing was saved")
+    assert "None" not in line
+
+
+def test_sigterm_while_redrawing_a_complete_runs_curve_says_nothing_was_trained(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "c.npz")
+    assert main_here(capsys, "--epochs", "3", "--out", out)[0] == 0
+    before = ck_bytes(out)
+
+    def interrupted(*args):
+        raise mg.Interrupted(signal.SIGTERM)
+    monkeypatch.setattr(mg, "plot_history", interrupted)
+    code, stdout, err = main_here(capsys, "--epochs", "3", "--out", out, "--resume")
+    assert code == 143 and "nothing to train" in stdout and ck_bytes(out) == before
+    line = one_line(err, "interrupted (SIGTERM) while redrawing the curve, with nothing to train", f"{out} is as it was")
+    assert "after training" not in line
+
+
+def test_a_refused_resume_creates_no_folder(tmp_path, capsys, no_training):
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / "new" / "sub" / "x.npz"), "--resume")
+    assert code == 2 and os.listdir(tmp_path) == []
+    one_line(err, "does not exist")
+
+
+def test_the_disk_must_hold_two_checkpoints_while_a_save_replaces_one(tmp_path, capsys, monkeypatch, no_training):
+    """From the second save on, the last checkpoint and the next one's temporary file are on
+    disk together; a file at --out that the run replaces counts as space it frees."""
+    cfg = mg.config_from_args(mg.make_parser().parse_args([*TINY, "--epochs", "3"]))
+    size = mg.checkpoint_bytes(cfg)
+    monkeypatch.setattr(mg.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 3 * size // 2))
+    out = tmp_path / "d.npz"
+    code, _, err = main_here(capsys, "--epochs", "3", "--out", str(out))
+    assert code == 2
+    one_line(err, "while a save replaces the last one", "free")
+    out.write_bytes(b"x" * size)                                   # replaced by this run: its space is freed
+    passes_every_check(capsys, "--epochs", "3", "--out", str(out), "--overwrite")
+
+
+def test_export_replaces_nothing_unasked(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import interop
+    ck = str(tmp_path / "m.npz")
+    assert main_here(capsys, "--epochs", "2", "--out", ck)[0] == 0
+    before = ck_bytes(ck)
+    pt, js = tmp_path / "m_tl.pt", tmp_path / "m_tl.json"
+    for args, words in (([ck, ck], "the checkpoint being exported"), ([ck, ck, "--overwrite"], "being exported"),
+                        ([ck, str(tmp_path / "m.json")], "ends in .json")):
+        assert interop.main(["export", *args]) == 2
+        one_line(capsys.readouterr().err.strip().splitlines(), "interop: error:", words)
+    assert ck_bytes(ck) == before
+    for existing in (pt, js):
+        existing.write_text("mine")
+        assert interop.main(["export", ck, str(pt)]) == 2
+        one_line(capsys.readouterr().err.strip().splitlines(), f"{existing} exists", "--overwrite")
+        assert existing.read_text() == "mine"
+        existing.unlink()
+    pt.write_text("mine")
+    assert interop.main(["export", ck, str(pt), "--overwrite"]) == 0
+    assert pt.read_bytes() != b"mine" and json.loads(js.read_text())["d_model"] == 16
+    assert ck_bytes(ck) == before and leftovers(tmp_path) == []
 
 
 # ---------------------------------------------------------------- CuPy portability
