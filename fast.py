@@ -13,7 +13,9 @@ by default (`--engine fast`). Three facts of a one-layer model make that possibl
    the (token, position) pair. So q, k and v are computed once per pair, in tables of
    d_vocab * pos rows, and each example looks its rows up. Attention scores too: the score
    of a query row and a key row is an entry of the table q_tab @ k_tab.T, the QK circuit
-   W_E W_Q W_K^T W_E^T (plus position terms) of the papers.
+   W_E W_Q W_K^T W_E^T (plus position terms) of the papers. When that table would have more
+   entries than the batch has scores (sort, whose readout tokens vary), each example's
+   scores are computed from its looked-up queries and keys instead (index_plan chooses).
 3. The residual stream is a sum, and after attention only W_in (the MLP) and W_U (the
    unembedding) read it. So each term goes straight to its readers through composed
    weights W_O W_in, W_O W_U and W_out W_U: resid_mid and resid_post are never formed,
