@@ -319,7 +319,8 @@ class Config:
 # Nanda et al.'s addition run as a preset (each task's own defaults are tasks.TASK_DEFAULTS).
 PRESETS = {
     "nanda": dict(p=113, frac_train=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512,
-                  lr=1e-3, weight_decay=1.0, epochs=25000, eval_every=100),
+                  lr=1e-3, weight_decay=1.0, epochs=25000, eval_every=100,
+                  snapshot_every=500),   # (addition's 50 would keep 501 snapshots, ~0.5 GB)
 }
 
 
