@@ -997,9 +997,7 @@ def check_out(out):
     problem = file_problem(plot_path(out))
     if problem:
         raise UsageError(f"the curve's path {plot_path(out)} {problem}")
-    folder = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
+    folder = existing_folder(out)
     if not os.path.isdir(folder):
         raise UsageError(f"--out {out}: {folder} is a file, not a folder")
     n, limit = len(os.fsencode(os.path.basename(out))), name_max(folder)
@@ -1007,6 +1005,14 @@ def check_out(out):
         raise UsageError(f"--out {out}: the file name is too long ({n} bytes; each save writes a temporary file "
                          f"named .<name>.<8 hex digits>.tmp, {TEMPORARY_EXTRA} bytes longer, and names here are at "
                          f"most {limit}); give a name of at most {limit - TEMPORARY_EXTRA} bytes")
+
+
+def existing_folder(path):
+    """The nearest folder above `path` that exists (the run creates the rest)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def try_a_save(out):
@@ -1040,7 +1046,6 @@ def memory_estimate(cfg, on_gpu=False):
     lay, size = tasks.LAYOUTS[cfg.task], np.dtype(cfg.dtype).itemsize
     d_vocab_out = cfg.p if cfg.task == "add" else cfg.n
     d_vocab, n_varying = d_vocab_out + 1, lay.n_ctx - 1      # one position holds the same token ('=', CLS, SEP)
-    n_params = sum(math.prod(s) for s in param_shapes(cfg).values())
     ints = lay.n_ctx + lay.n_read                            # one example's tokens and targets
     if cfg.task == "add":
         n_made = cfg.p ** 2
@@ -1054,7 +1059,7 @@ def memory_estimate(cfg, on_gpu=False):
         n_train = cfg.n_train + (extra if cfg.augment else 0)
         data = 8 * n_made * (lay.n_inputs + ints)
         n_eval = max(cfg.n_test, balanced)
-    n_snapshots = cfg.epochs // cfg.snapshot_every + 1 if cfg.snapshot_every else 0
+    n_params, n_snapshots = count_params(cfg), count_snapshots(cfg)
     host = data + size * n_params * n_snapshots
     if on_gpu:
         return host
@@ -1068,11 +1073,18 @@ def memory_estimate(cfg, on_gpu=False):
     return host + size * n_params * 5 + qk + max(step, chunk)
 
 
+def count_params(cfg):
+    return sum(math.prod(s) for s in param_shapes(cfg).values())
+
+
+def count_snapshots(cfg):
+    """Snapshots a run keeps: epoch 0, then every snapshot_every epochs."""
+    return cfg.epochs // cfg.snapshot_every + 1 if cfg.snapshot_every else 0
+
+
 def checkpoint_bytes(cfg):
     """A checkpoint's size: weights, AdamW moments and snapshots (the history is small)."""
-    n_params = sum(math.prod(s) for s in param_shapes(cfg).values())
-    n_snapshots = cfg.epochs // cfg.snapshot_every + 1 if cfg.snapshot_every else 0
-    return np.dtype(cfg.dtype).itemsize * n_params * (3 + n_snapshots)
+    return np.dtype(cfg.dtype).itemsize * count_params(cfg) * (3 + count_snapshots(cfg))
 
 
 def available_memory():
@@ -1092,9 +1104,7 @@ def check_resources(cfg, out, on_gpu=False):
     if have is not None and need > have:
         raise UsageError(f"this run needs at least {gb(need)} of memory (an estimate) but {gb(have)} are "
                          f"available; make it smaller (--p, --n, --n-train, --batch-size, --snapshot-every)")
-    folder = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
+    folder = existing_folder(out)
     # From the second save on, the last checkpoint and the temporary file of the next one are
     # both on disk: two checkpoints, less what a file at --out (resumed or replaced) holds now.
     size = checkpoint_bytes(cfg)
