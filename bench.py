@@ -141,15 +141,6 @@ def load_peer(mode):
     return peer_torch
 
 
-def batches(cfg, data):
-    """The index arrays of an epoch's steps in train_epoch's order (epoch 0); [None] for a full batch."""
-    n = len(data.train[0])
-    if mg.is_full_batch(cfg, n):
-        return [None]
-    perm = np.random.default_rng([cfg.seed, 0]).permutation(n)
-    return [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
-
-
 def minigrok_stepper(cfg, data):
     """A function that takes one step of minigrok's training on the next batch, as
     train_epoch does. A minibatch makes its index plan inside fast.forward, every step.
@@ -158,7 +149,8 @@ def minigrok_stepper(cfg, data):
     opt = mg.adamw_init(params)
     tokens, targets = (mg.xp.asarray(a) for a in data.train)
     plan = fast.index_plan(tokens, data.n_read, params) if mg.is_full_batch(cfg, len(tokens)) else None
-    order = itertools.cycle([None if i is None else mg.xp.asarray(i) for i in batches(cfg, data)])
+    order = itertools.cycle([None if isinstance(i, slice) else mg.xp.asarray(i)
+                             for i in mg.epoch_batches(cfg, len(tokens), 0)])   # train_epoch's batches (epoch 0)
 
     def step():
         idx = next(order)
@@ -175,7 +167,8 @@ def peer_stepper(peer, cfg, data):
     params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
     _, peer_step = peer.trainer(cfg, params)
     tokens, targets = (torch.from_numpy(a) for a in data.train)
-    order = itertools.cycle([None if i is None else torch.from_numpy(i) for i in batches(cfg, data)])
+    order = itertools.cycle([None if isinstance(i, slice) else torch.from_numpy(i)
+                             for i in mg.epoch_batches(cfg, len(tokens), 0)])
 
     def step():
         idx = next(order)

@@ -489,18 +489,23 @@ def is_full_batch(cfg, n):
     return cfg.batch_size == 0 or cfg.batch_size >= n
 
 
+def epoch_batches(cfg, n, epoch):
+    """Each step's example indices in one epoch of n examples: [slice(None)] for a full
+    batch, else minibatches (NumPy arrays) shuffled by (seed, epoch) only, so a resumed run
+    sees the same batches."""
+    if is_full_batch(cfg, n):
+        return [slice(None)]
+    perm = np.random.default_rng([cfg.seed, epoch]).permutation(n)
+    return [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+
+
 def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, plan=None):
     """One pass over the training set: full batch, or shuffled minibatches whose order
     depends only on (seed, epoch), so a resumed run sees the same batches. `plan`: the
     full batch's fast.index_plan, made once by the caller (fast engine only). Returns the
     mean loss, or nan (before any update with it) as soon as a loss is not finite."""
     backward_fn = engine(cfg.engine)[1]
-    n = len(tokens)
-    if is_full_batch(cfg, n):
-        batches = [slice(None)]
-    else:
-        perm = xp.asarray(np.random.default_rng([cfg.seed, epoch]).permutation(n))
-        batches = [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+    batches = [b if isinstance(b, slice) else xp.asarray(b) for b in epoch_batches(cfg, len(tokens), epoch)]
     total = 0.0
     for idx in batches:
         if cfg.engine == "fast":
