@@ -206,7 +206,8 @@ def main(argv=None):
         print(f"interop: error: {USAGE}", file=sys.stderr)
         return 2
     try:
-        minigrok.load_checkpoint(argv[1])          # a missing or unreadable file: one line, exit 2
+        minigrok.read_header(argv[1])              # a missing or unreadable file: one line, exit 2, before
+                                                   # the imports (export and check load it whole, checked)
         try:
             import torch  # noqa: F401
             if argv[0] == "check":
