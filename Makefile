@@ -101,7 +101,7 @@ figures: figures/REPORT.md
 runs: $(RUNS)
 
 $(NANDA_RUNS): runs/add_nanda_s%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --preset nanda --epochs $(NANDA_EPOCHS) --snapshot-every 500 --seed $* --out $@
+	$(TRAIN) --preset nanda --epochs $(NANDA_EPOCHS) --snapshot-every 250 --seed $* --out $@
 $(ADD_RUNS): runs/add_s%.npz: $(CODE) | .venv/ready
 	$(TRAIN) --task add --seed $* --out $@
 $(MAX_RUNS): runs/max_s%.npz: $(CODE) | .venv/ready
