@@ -187,21 +187,137 @@ def progress_measures(snapshots, cfg, freqs):
     return {k: np.array(v) for k, v in rows.items()}
 
 
-def phases(history, measures):
-    """Phase boundaries (epochs) from the run itself: memorisation ends when train accuracy
-    first reaches 100%; circuit formation ends (clean-up begins) where the test loss falls
-    fastest; clean-up ends when the Gini coefficient of W_E has made 95% of its final rise."""
-    e, test_loss = np.array(history["epoch"]), np.log(np.array(history["test_loss"]))
-    ms = mg.milestones(history)
-    end_memorise = ms["train_acc_100"][0] if ms["train_acc_100"] else e[-1]
-    slope = np.diff(test_loss) / np.maximum(np.diff(e), 1)
-    after = e[1:] > end_memorise
-    start_cleanup = int(e[1:][after][slope[after].argmin()]) if after.any() else int(e[-1])
-    g, ge = measures["gini_W_E"], measures["epoch"]
-    target = g[0] + 0.95 * (g[-1] - g[0])
-    later = (ge >= start_cleanup) & (g >= target)
-    end_cleanup = int(ge[later][0]) if later.any() else int(ge[-1])
-    return int(end_memorise), start_cleanup, max(end_cleanup, start_cleanup)
+# ---------------------------------------------------------------- addition: phases, ablations, the multiplication step
+CIRCUIT_FORMED = 0.01   # circuit formation ends when the restricted loss is down to 1% of its value when memorisation ended
+SETTLED = 0.05          # a curve has settled once it stays within 5% of its range of its final value
+
+
+def settle_epoch(epochs, x, start):
+    """The first epoch >= start from which x stays within SETTLED times its range (over the
+    epochs >= start) of its final value, for the rest of the run. The last epoch means the
+    curve was still moving when the run ended."""
+    later = np.asarray(epochs) >= start
+    e, x = np.asarray(epochs)[later], np.asarray(x, np.float64)[later]
+    off = np.flatnonzero(np.abs(x - x[-1]) > SETTLED * (x.max() - x.min()))
+    return int(e[off[-1] + 1]) if len(off) else int(e[0])
+
+
+def phases(measures):
+    """Nanda et al.'s three phases, from the progress measures at the snapshots:
+    memorisation ends where the excluded loss on the training inputs is lowest (from then
+    on the train loss rests more and more on the key frequencies); circuit formation runs
+    while the restricted loss falls, until it is down to CIRCUIT_FORMED of its value at the
+    end of memorisation; clean-up ends when the Gini coefficient of W_E's Fourier norms and
+    the total weight norm have both settled (settle_epoch). Returns the three epochs."""
+    e, r = np.asarray(measures["epoch"]), np.asarray(measures["restricted_loss"])
+    i_memorise = int(np.argmin(measures["excluded_loss"]))
+    formed = (e > e[i_memorise]) & (r <= CIRCUIT_FORMED * r[i_memorise])
+    start_cleanup = int(e[formed][0]) if formed.any() else int(e[-1])
+    end_cleanup = max(settle_epoch(e, measures["gini_W_E"], start_cleanup),
+                      settle_epoch(e, measures["weight_norm"], start_cleanup))
+    return int(e[i_memorise]), start_cleanup, end_cleanup
+
+
+def frequency_rows(basis, freqs):
+    """The cos and sin rows of the basis for each frequency in freqs [2 * len(freqs), p]."""
+    return basis[[i for k in freqs for i in (2 * k - 1, 2 * k)]]
+
+
+def embedding_without_frequencies(params, p, freqs):
+    """The weights with the cos and sin components of `freqs` projected out of W_E's number rows."""
+    B = frequency_rows(fourier_basis(p)[0], freqs)                              # [2F, p]
+    W_E = params["W_E"].astype(np.float64).copy()
+    W_E[:p] -= B.T @ (B @ W_E[:p])
+    return {**params, "W_E": W_E.astype(params["W_E"].dtype)}
+
+
+def control_frequencies(norms, freqs, n_random=2, seed=0):
+    """Non-key frequencies to ablate beside the key ones: the non-key frequency with the
+    largest W_E norm (the strongest control), then n_random others drawn at random (1-based)."""
+    others = np.setdiff1d(np.arange(1, len(norms) + 1), freqs)
+    strongest = others[np.argmax(norms[others - 1])]
+    rest = np.setdiff1d(others, [strongest])
+    drawn = np.random.default_rng(seed).choice(rest, min(n_random, len(rest)), replace=False)
+    return np.r_[strongest, np.sort(drawn)].astype(int)
+
+
+def frequency_ablations(params, p, freqs, test_mask):
+    """Necessity of each frequency: for every k in freqs, loss and accuracy on all p^2 inputs
+    and on the test inputs (test_mask [p, p]) with k removed from W_E's number rows
+    (embedding_without_frequencies) and, separately, with k removed from the logits (the
+    excluded logits of restricted_and_excluded). Returns {"embedding"|"logits": {"loss",
+    "accuracy", "test_loss", "test_accuracy": [len(freqs)]}}."""
+    out = {site: {m: [] for m in ("loss", "accuracy", "test_loss", "test_accuracy")} for site in ("embedding", "logits")}
+    logits = run_all_pairs(params, p)[0].astype(np.float64)
+    for k in freqs:
+        tables = {"embedding": run_all_pairs(embedding_without_frequencies(params, p, [k]), p)[0].astype(np.float64),
+                  "logits": restricted_and_excluded(logits, p, [k])[1]}
+        for site, lg in tables.items():
+            for prefix, mask in (("", None), ("test_", test_mask)):
+                loss, acc = loss_and_accuracy(lg, p, mask)
+                out[site][prefix + "loss"].append(loss)
+                out[site][prefix + "accuracy"].append(acc)
+    return {site: {m: np.array(v) for m, v in d.items()} for site, d in out.items()}
+
+
+def neuron_term_shares(acts, basis):
+    """acts [p, p, n] (post-ReLU activations for every (a, b)) -> per neuron: its frequency k
+    (the one whose {1, cos k, sin k} block holds most of its variance) [n], and the shares of
+    its variance (constant removed) in the product terms, cells (k, k): cos/sin(w_k a) x
+    cos/sin(w_k b) [n], and in the linear terms, cells (k, 0) and (0, k) [n]. Dead neurons
+    (no variance) get shares 0."""
+    F = fourier_2d(np.asarray(acts, np.float64), basis) ** 2                    # [p, p, n]
+    F[0, 0] = 0
+    total = F.sum((0, 1))
+    k = neuron_frequency_fractions(acts, basis).argmax(0) + 1                   # [n]
+    n, c, s = np.arange(F.shape[-1]), 2 * k - 1, 2 * k
+    product = F[c, c, n] + F[c, s, n] + F[s, c, n] + F[s, s, n]
+    linear = F[c, 0, n] + F[s, 0, n] + F[0, c, n] + F[0, s, n]
+    live = total > 1e-12 * max(total.max(), 1e-300)
+    return k, np.where(live, product / np.maximum(total, 1e-300), 0), np.where(live, linear / np.maximum(total, 1e-300), 0)
+
+
+def neuron_logit_map_norms(params, p, basis):
+    """W_L = W_out @ W_U [d_mlp, p] (what each neuron adds to each output token's logit) ->
+    squared norm per output-token frequency k = 1..K [K]."""
+    W_L = params["W_out"].astype(np.float64) @ params["W_U"].astype(np.float64)[:, :p]   # [d_mlp, p]
+    return frequency_norms(fourier_1d(W_L.T, basis))
+
+
+def top_overlap(norms, freqs):
+    """The fraction of freqs (1-based) that are among the len(freqs) largest of norms [K]."""
+    if len(freqs) == 0:
+        return float("nan")
+    top = np.argsort(norms)[::-1][:len(freqs)] + 1
+    return float(np.isin(freqs, top).mean())
+
+
+def logit_sum_shares(logits, p):
+    """The share of the logits' variance (each (a, b) row centred over c) along
+    cos/sin(w_k (a + b - c)), for every frequency k = 1..K [K]. The logits are summed along
+    each diagonal s = a + b - c mod p first: the directions depend on (a, b, c) only through s."""
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    centred = logits - logits.mean(-1, keepdims=True)                           # [p, p, p]
+    G = np.bincount(((a + b - c) % p).ravel(), centred.ravel(), p)               # [p]: sum over each diagonal
+    # a unit basis row u(s) is cos(w s) / sqrt(p / 2); the unit direction over the p^3 cells is
+    # cos(w (a + b - c)) / sqrt(p^3 / 2), so its coefficient is <G, u> / p
+    return frequency_norms(fourier_1d(G, fourier_basis(p)[0])) / p ** 2 / (centred ** 2).sum()
+
+
+def embedding_circle(W_E, basis, k):
+    """Every number's embedding W_E[:p] [p, d_model] in the plane of frequency k: the plane
+    spanned by W_E's cos k and sin k components (orthonormalised, cos first) -> [p, 2]. On a
+    Fourier circuit number x sits at angle w_k x on a circle."""
+    p = len(basis)
+    W = np.asarray(W_E[:p], np.float64)
+    u = frequency_rows(basis, [k]) @ W                                          # [2, d_model]
+    Q, _ = np.linalg.qr(u.T)                                                    # [d_model, 2]
+    return W @ Q
+
+
+def key_frequency_counts(norms, factors):
+    """How many key frequencies key_frequencies finds at each threshold factor [len(factors)]."""
+    return np.array([len(key_frequencies(norms, f)) for f in factors])
 
 
 def embedding_on_key_frequencies(params, p, freqs):
@@ -233,8 +349,10 @@ def closed_form_logits(logits, p, freqs):
 def spectrum(table, basis):
     """Norm of a table's 2-D Fourier components grouped by frequency: [K+1, K+1], entry
     (i, j) from a's frequency i and b's frequency j (cos and sin together; 0 is the
-    constant), with the (0, 0) term (the table's mean) zeroed."""
+    constant), with the (0, 0) term (the table's mean) zeroed. A table [p, p, ...] with more
+    axes (logits [a, b, c]) is summed over them."""
     F = fourier_2d(table.astype(np.float64), basis) ** 2
+    F = F.reshape(*F.shape[:2], -1).sum(-1)
     K = (len(basis) - 1) // 2
     freq = np.r_[0, np.repeat(np.arange(1, K + 1), 2), np.full(len(basis) - 1 - 2 * K, K + 1)].astype(int)
     G = np.zeros((K + 2, K + 2))
@@ -511,3 +629,52 @@ def decoding_query_scores(params, n):
     q = project(params, "W_Q", np.arange(n)[None, :], (FIVE.sep + np.arange(1, SORT.n_read))[:, None])   # [step, t, head, d_head]
     k = project(params, "W_K", np.arange(n)[None, :], np.arange(FIVE.n_inputs)[:, None])                   # [pos, x, head, d_head]
     return np.einsum("sthe,pxhe->sthpx", q, k) / np.sqrt(q.shape[-1])
+
+
+# ============================================================================ max, median, sort: OV matrix and shape fits
+def ov_copy_matrix(params, tokens, n_read, n):
+    """The full OV path as the model applies it at the readout: at every readout position the
+    attention of every head is forced onto one input position j (all of its weight), so the
+    readout's residual is its own embedding (CLS, SEP or the previous output, at its position)
+    plus sum_h (W_E[x] + W_pos[j]) W_V[h] W_O[h] for the number x at j; the MLP and W_U follow
+    as in forward. Done for j = 1..5 in turn; logits are averaged by the number x at j.
+    Returns [step, x, output] mean logits (nan rows for numbers never seen) and counts [x]."""
+    batch, n_pos = tokens.shape
+    H = params["W_Q"].shape[0]
+    total = np.zeros((n_read, n, params["W_U"].shape[1]))
+    count = np.zeros(n)
+    for j in range(FIVE.n_inputs):
+        pattern = np.zeros((batch, H, n_read, n_pos), np.float32)
+        pattern[..., j] = 1
+        logits, _ = mg.forward(params, tokens, n_read, pattern=pattern)          # [batch, step, output]
+        np.add.at(total, (slice(None), tokens[:, j]), logits.transpose(1, 0, 2).astype(np.float64))
+        count += np.bincount(tokens[:, j], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count[None, :, None], count
+
+
+def copy_share(M):
+    """M [x, output] (logits when the input number is x; nan rows skipped) -> the share of x
+    whose largest output is x, and the mean softmax probability of output x."""
+    seen = np.flatnonzero(np.isfinite(M).all(1))
+    rows = M[seen]
+    p = np.exp(rows - rows.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    return float((rows.argmax(1) == seen).mean()), float(p[np.arange(len(seen)), seen].mean())
+
+
+def fit_quadratic(x, Y):
+    """Least-squares parabola y = a x^2 + b x + c for every column of Y [len(x), ...]:
+    (a, vertex -b / 2a, R^2), each shaped like a row of Y, and the fitted values shaped like
+    Y. a < 0: a bump peaking at the vertex."""
+    x = np.asarray(x, np.float64)
+    Yf = np.asarray(Y, np.float64).reshape(len(x), -1)
+    A = np.vander(x, 3)
+    coef, *_ = np.linalg.lstsq(A, Yf, rcond=None)                                # [3, columns]: a, b, c
+    resid = Yf - A @ coef
+    total = ((Yf - Yf.mean(0)) ** 2).sum(0)
+    r2 = 1 - (resid ** 2).sum(0) / np.maximum(total, 1e-30)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vertex = -coef[1] / (2 * coef[0])
+    shape = np.shape(Y)[1:]
+    return coef[0].reshape(shape), vertex.reshape(shape), r2.reshape(shape), (A @ coef).reshape(np.shape(Y))

@@ -47,39 +47,66 @@ def _plt():
     return plt
 
 
-def _grid(plt, tables, titles, suptitle, path, xlabel="b", ylabel="a", cmap="RdBu_r"):
+def _grid(plt, tables, titles, suptitle, path, xlabel="b", ylabel="a", cmap="RdBu_r", cbar_label="", centred=None,
+          shared=False, sqrt_scale=None):
+    """One heat map per table, side by side, drawn cell by cell (interpolation "nearest").
+    centred (default: when cmap is RdBu_r): a diverging map with 0 in the middle and symmetric
+    limits, for signed values; shared: one colour scale for every panel, so they can be
+    compared; sqrt_scale (default: when cmap is magma): a square-root colour scale (for norms),
+    said on the colour bar."""
+    from matplotlib.colors import Normalize, PowerNorm
+    centred = cmap == "RdBu_r" if centred is None else centred
+    sqrt_scale = cmap == "magma" if sqrt_scale is None else sqrt_scale
     n = len(tables)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.6, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n + 0.6, 4.2), squeeze=False)
+    tables = [np.asarray(t, np.float64) for t in tables]
+    top = lambda ts: max(float(np.nanmax(np.abs(t))) for t in ts) or 1.0
+    label = cbar_label + ("\n(square-root colour scale)" if sqrt_scale else "")
     for ax, t, title in zip(axes[0], tables, titles):
-        from matplotlib.colors import PowerNorm
-        im = ax.imshow(t, cmap=cmap, origin="lower", norm=PowerNorm(0.5) if cmap == "magma" else None)
+        m = top(tables if shared else [t])
+        lo, hi = (-m, m) if centred else ((min(float(np.nanmin(x)) for x in tables), m) if shared else (None, None))
+        norm = PowerNorm(0.5, vmin=0 if lo is None else max(lo, 0), vmax=hi) if sqrt_scale else Normalize(lo, hi)
+        im = ax.imshow(t, cmap=cmap, origin="lower", norm=norm, interpolation="nearest")
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle(suptitle)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(label, fontsize=8)
+    fig.suptitle(suptitle + (" (one colour scale for all panels)" if shared and n > 1 else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
+PHASE_COLOURS = (("memorisation", "#f4d6a0"), ("circuit formation", "#b9d7ea"), ("clean-up", "#c8e6c0"))
+NANDA_PHASES = {"memorisation ends": 1400, "clean-up begins": 9400, "clean-up ends": 13000}   # Nanda et al. 2023, their Fig. 7
+
+
+def _shade_phases(ax, bounds, last, legend=True):
+    """Shade the three phases on a linear epoch axis: [0, b0], [b0, b1], [b1, b2]."""
+    for (lo, hi), (label, colour) in zip(zip([0, *bounds], [*bounds, last]), PHASE_COLOURS):
+        if hi > lo:
+            ax.axvspan(lo, hi, color=colour, alpha=0.55, lw=0, label=label if legend else None)
+
+
 def plot_curves(history, bounds, path):
+    """Train and test loss and accuracy on a linear epoch axis, the phases shaded (bounds:
+    the three phase boundaries of analysis.phases, or None when the run kept no snapshots)."""
     plt = _plt()
-    e = np.maximum(np.array(history["epoch"]), 1)
-    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
-    for name in ("train", "test"):
-        ax_l.plot(e, history[f"{name}_loss"], label=name)
-        ax_a.plot(e, history[f"{name}_acc"], label=name)
-    edges = [1, *bounds, e[-1]]
+    e = np.array(history["epoch"])
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(12, 4.4))
     for ax in (ax_l, ax_a):
-        for (lo, hi), color, label in zip(zip(edges, edges[1:]), ("#f4d6a0", "#b9d7ea", "#c8e6c0"),
-                                          ("memorisation", "circuit formation", "clean-up")):
-            ax.axvspan(max(lo, 1), hi, color=color, alpha=0.5, label=label)
-        ax.set_xscale("log")
-        ax.set_xlabel("epoch")
+        if bounds is not None:
+            _shade_phases(ax, bounds, e[-1], legend=ax is ax_l)
+    for name, colour in (("train", "C0"), ("test", "C1")):
+        ax_l.plot(e, history[f"{name}_loss"], label=f"{name} loss", color=colour)
+        ax_a.plot(e, history[f"{name}_acc"], label=name, color=colour)
+    for ax in (ax_l, ax_a):
+        ax.set(xlabel="epoch", xlim=(0, e[-1]))
         ax.grid(alpha=0.3)
-    ax_l.set(yscale="log", ylabel="cross-entropy loss", title="loss")
+    ax_l.set(yscale="log", ylabel="cross-entropy loss", title="loss (log scale)")
     ax_a.set(ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
     ax_l.legend(fontsize=8)
-    fig.suptitle("Modular addition: train and test curves, phases from the progress measures")
+    ax_a.legend(fontsize=8)
+    fig.suptitle("Modular addition: train and test curves" +
+                 (", phases from the progress measures (shaded)" if bounds is not None else " (no snapshots: no phases)"))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -87,12 +114,14 @@ def plot_curves(history, bounds, path):
 
 def plot_position_symmetry(params, sym, path):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = plt.subplots(figsize=(9, 4))
     ax.plot(params["W_pos"][0], label="W_pos[0] (a)")
     ax.plot(params["W_pos"][1], label="W_pos[1] (b)")
+    ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="residual dimension", ylabel="value",
-           title=f"Position embeddings of a and b: |difference| {sym['pos_embed_diff_norm']:.3f}, "
+           title=f"Position embeddings of a and b\n|W_pos[0] - W_pos[1]| = {sym['pos_embed_diff_norm']:.3f}, "
                  f"cosine {sym['pos_embed_cosine']:.3f}")
+    ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -104,110 +133,359 @@ def plot_embedding_fourier(W_E, basis, names, freqs, path):
     plt = _plt()
     norms = np.linalg.norm(an.fourier_1d(W_E.astype(np.float64), basis), axis=1)
     key = {f"{f} {k}" for k in freqs for f in ("cos", "sin")}
-    fig, ax = plt.subplots(figsize=(10, 3.8))
-    ax.bar(np.arange(len(norms)), norms, color=["C3" if n in key else "C0" for n in names])
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.bar(np.arange(len(norms)), norms, color=["C3" if n in key else "C0" for n in names], width=0.8)
     ticks = [i for i, n in enumerate(names) if n in key]
     ax.set_xticks(ticks, [names[i] for i in ticks], rotation=90, fontsize=8)
-    ax.set(xlabel="Fourier component of the token (key ones labelled)", ylabel="norm of W_E component",
-           title=f"W_E in the Fourier basis: norm of each component; key frequencies (red) {', '.join(map(str, freqs))}")
+    ax.set(xlabel="Fourier component over the input number (key ones labelled)", ylabel="norm of the component of W_E",
+           xlim=(-1, len(norms)),
+           title="W_E in the Fourier basis: norm of each component\nkey frequencies (red): "
+                 + (", ".join(map(str, freqs)) or "none"))
+    ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_progress(history, measures, bounds, path):
+def plot_progress(history, measures, bounds, path, reference=None):
+    """The progress measures on a linear epoch axis with the phases shaded; reference: phase
+    boundaries from the paper ({label: epoch}), drawn as labelled dashed marks."""
     plt = _plt()
-    e = np.maximum(measures["epoch"], 1)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    he = np.maximum(np.array(history["epoch"]), 1)
+    e, he, last = measures["epoch"], np.array(history["epoch"]), max(history["epoch"][-1], measures["epoch"][-1])
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     ax = axes[0]
     ax.plot(he, history["test_loss"], label="test loss", color="k")
     ax.plot(he, history["train_loss"], label="train loss", color="grey")
-    ax.plot(e, measures["restricted_loss"], label="restricted loss", color="C2")
-    ax.plot(e, measures["excluded_loss"], label="excluded loss (train)", color="C3")
-    ax.set(xscale="log", yscale="log", xlabel="epoch", ylabel="loss", title="restricted and excluded loss")
-    ax.legend(fontsize=8)
-    axes[1].plot(e, measures["gini_W_E"], label="W_E")
-    axes[1].plot(e, measures["gini_W_out_U"], label="W_out @ W_U")
-    axes[1].set(xscale="log", xlabel="epoch", ylabel="Gini coefficient", title="Gini of Fourier-component norms")
-    axes[1].legend(fontsize=8)
-    axes[2].plot(e, measures["weight_norm"])
-    axes[2].set(xscale="log", xlabel="epoch", ylabel="sum of squared weights", title="total weight norm")
-    for ax in axes:
-        for b in bounds:
-            ax.axvline(max(b, 1), color="k", ls=":", lw=1)
+    ax.plot(e, measures["restricted_loss"], label="restricted loss (all inputs)", color="C2")
+    ax.plot(e, measures["excluded_loss"], label="excluded loss (train inputs)", color="C3")
+    ax.set(yscale="log", ylabel="cross-entropy loss (log scale)", title="losses")
+    axes[1].plot(e, measures["gini_W_E"], label="W_E (input side)")
+    axes[1].plot(e, measures["gini_W_out_U"], label="W_out @ W_U (output side)")
+    axes[1].set(ylabel="Gini coefficient", title="Gini of the Fourier-component norms")
+    axes[2].plot(e, measures["weight_norm"], color="C4")
+    axes[2].set(ylabel="sum of squared weights", title="total weight norm")
+    for i, ax in enumerate(axes):
+        _shade_phases(ax, bounds, last, legend=i == 1)
+        for j, (label, epoch) in enumerate((reference or {}).items()):
+            if epoch <= last:
+                ax.axvline(epoch, color="k", ls="--", lw=1, label="Nanda et al. 2023" if (i == 1 and j == 0) else None)
+                if i == 0:
+                    ax.text(epoch, 0.98, f"Nanda {epoch / 1000:g}k ", transform=ax.get_xaxis_transform(), ha="right",
+                            va="top", rotation=90, fontsize=8)
+        ax.set(xlabel="epoch", xlim=(0, last))
         ax.grid(alpha=0.3)
-    fig.suptitle("Progress measures over training (dotted: phase boundaries)")
+    axes[0].legend(fontsize=8, loc="center right")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"Progress measures at the weight snapshots; shaded: phases from them (ends at {', '.join(map(str, bounds))})"
+                 + ("; dashed: Nanda et al.'s " + ", ".join(f"{k} {v}" for k, v in reference.items()) if reference else ""),
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_matrix(M, title, path, labels=None, xlabel="", ylabel="", annotate=False, vmin=None, vmax=None):
+def _key_colours(freqs):
+    """One colour per key frequency, the same in every addition figure."""
+    return {int(k): f"C{i % 10}" for i, k in enumerate(freqs)}
+
+
+def plot_ablations(ablated, is_key, ab, unablated, path):
+    """Accuracy with one frequency removed at a time (key frequencies and controls), from W_E
+    and from the logits, on all inputs and on the test inputs; lines: the unablated model."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.6, 4.8))
-    im = ax.imshow(M, cmap="viridis", vmin=vmin, vmax=vmax)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
+    x = np.arange(len(ablated))
+    for ax, (site, title) in zip(axes, (("embedding", "removed from W_E (its cos and sin rows)"),
+                                        ("logits", "removed from the logits (cos/sin w_k(a+b-c))"))):
+        for dx, which, hatch in ((-0.2, "accuracy", ""), (0.2, "test_accuracy", "//")):
+            ax.bar(x + dx, ab[site][which], 0.4, color=["C3" if k else "C7" for k in is_key], hatch=hatch,
+                   edgecolor="w", label=f"{'all p^2 inputs' if which == 'accuracy' else 'test inputs'}")
+        ax.axhline(unablated["accuracy"], color="k", lw=1, label="unablated, all inputs")
+        ax.axhline(unablated["test_accuracy"], color="k", ls=":", lw=1.5, label="unablated, test inputs")
+        ax.set_xticks(x, [f"{k}\n{'key' if key else 'control'}" for k, key in zip(ablated, is_key)], fontsize=9)
+        ax.set(xlabel="frequency removed", title=title, ylim=(0, 1.05))
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("Is each frequency needed? Accuracy with one frequency removed (red: key frequencies of W_E; "
+                 "grey: controls; hatched: test inputs)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_neuron_terms(neuron_freq, product, linear, live, freqs, counts, path):
+    """Per neuron, the share of its post-ReLU variance in the product terms (k, k) against the
+    linear terms (k, 0), (0, k) of its own frequency k; and how many neurons each frequency has."""
+    plt = _plt()
+    colours = _key_colours(freqs)
+    fig, (ax, ax_n) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.1, 1]})
+    other = live & ~np.isin(neuron_freq, freqs)
+    ax.scatter(linear[other], product[other], s=8, color="C7", alpha=0.5, label="other frequency")
+    for k in freqs:
+        m = live & (neuron_freq == k)
+        ax.scatter(linear[m], product[m], s=8, color=colours[int(k)], alpha=0.7, label=f"k = {k}")
+    ax.plot([0, 1], [1, 0], color="k", lw=0.5, ls=":")
+    ax.set(xlabel="share of variance in linear terms (k,0), (0,k)", ylabel="share of variance in product terms (k,k)",
+           xlim=(0, 1), ylim=(0, 1), title="each live neuron, at its own frequency k\n(on the dotted line: nothing else)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, markerscale=2, ncol=2)
+    K = len(counts)
+    ax_n.bar(np.arange(1, K + 1), counts, color=[colours.get(k, "C7") for k in range(1, K + 1)])
+    ax_n.xaxis.get_major_locator().set_params(integer=True)
+    ax_n.set(xlabel="frequency k", ylabel="neurons", xlim=(0.3, K + 0.7),
+             title="neurons per frequency (those with > half their variance in\nthe {1, cos k, sin k} block of that k)")
+    ax_n.grid(alpha=0.3, axis="y")
+    fig.suptitle("The multiplication step: post-ReLU neuron activations in the 2-D Fourier basis", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_logit_map_fourier(share_W_L, share_W_E, freqs, path):
+    """Share of the norm per frequency of W_L = W_out @ W_U (output side) and of W_E (input
+    side), the key frequencies of W_E marked."""
+    plt = _plt()
+    K = len(share_W_L)
+    k = np.arange(1, K + 1)
+    fig, ax = plt.subplots(figsize=(11, 4.2))
+    ax.bar(k, share_W_L, color="C0", label="W_out @ W_U, over the output token")
+    ax.plot(k, share_W_E, "o", color="C3", ms=4, label="W_E, over the input number")
+    for f in freqs:
+        ax.axvline(f, color="C3", lw=0.8, ls=":")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="frequency k (dotted: key frequencies of W_E)", ylabel="share of the squared norm", xlim=(0.3, K + 0.7),
+           title="W_L = W_out @ W_U in the Fourier basis of the output token, beside W_E")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_logits_fourier(S, sum_shares, freqs, path):
+    """Left: the logits' norm per (frequency of a, frequency of b), summed over the output c.
+    Right: the share of the (row-centred) logits' variance along cos/sin(w_k(a+b-c)) per k."""
+    from matplotlib.colors import PowerNorm
+    plt = _plt()
+    fig, (ax, ax_s) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 1.2]})
+    im = ax.imshow(S, cmap="magma", origin="lower", interpolation="nearest", norm=PowerNorm(0.5, vmin=0))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label("norm of the logits' components, summed over c\n"
+                                                                 "(square-root colour scale)", fontsize=8)
+    ax.set(xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), title="logits over (a, b), every output c")
+    K = len(sum_shares)
+    ax_s.bar(np.arange(1, K + 1), sum_shares, color=["C3" if k in set(freqs) else "C0" for k in range(1, K + 1)])
+    ax_s.xaxis.get_major_locator().set_params(integer=True)
+    ax_s.set(xlabel="frequency k (red: key frequencies of W_E)", ylabel="share of the logits' variance",
+             xlim=(0.3, K + 0.7), title=f"along cos/sin(w_k(a+b-c)): key frequencies hold {sum(sum_shares[np.asarray(freqs, int) - 1]):.2f}")
+    ax_s.grid(alpha=0.3, axis="y")
+    fig.suptitle("The logits in the Fourier basis", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_embedding_circles(circles, freqs, path):
+    """W_E's number rows in the plane of each key frequency, coloured by the number."""
+    plt = _plt()
+    n = max(len(freqs), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n + 1.2, 3.8), squeeze=False)
+    for ax, k, xy in zip(axes[0], freqs, circles):
+        p = len(xy)
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=np.arange(p), cmap="twilight", s=14)
+        for x in range(0, p, max(p // 8, 1)):
+            ax.annotate(str(x), xy[x], fontsize=7, xytext=(2, 2), textcoords="offset points")
+        ax.set(title=f"k = {k}", xlabel=f"cos {k} direction", ylabel=f"sin {k} direction" if ax is axes[0][0] else "")
+        ax.set_aspect("equal", "datalim")
+        ax.grid(alpha=0.3)
+    if len(freqs):
+        fig.colorbar(sc, ax=axes[0].tolist(), fraction=0.02, pad=0.02).set_label("input number x", fontsize=8)
+    fig.suptitle("Embedding circles: W_E's rows projected onto the plane of its cos and sin components, per key frequency",
+                 fontsize=10, y=1.04)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_key_frequency_selection(share, factor, factors, counts, path):
+    """Per-frequency share of W_E's squared norm with the selection threshold factor / K, and
+    how many frequencies pass at other factors."""
+    plt = _plt()
+    K = len(share)
+    fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
+    key = share > factor / K
+    ax.bar(np.arange(1, K + 1), share, color=np.where(key, "C3", "C0"))
+    ax.axhline(factor / K, color="k", ls="--", lw=1, label=f"threshold {factor:g} / K = {factor / K:.3f}")
+    ax.axhline(1 / K, color="k", ls=":", lw=1, label=f"equal share 1 / K = {1 / K:.3f}")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="frequency k (red: selected)", ylabel="share of W_E's squared norm", xlim=(0.3, K + 0.7),
+           title=f"key-frequency selection: {key.sum()} selected")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ax_c.plot(factors, counts, "o-")
+    ax_c.axvline(factor, color="k", ls="--", lw=1)
+    ax_c.set(xlabel="threshold factor (times 1 / K)", ylabel="key frequencies selected", title="count against the threshold")
+    ax_c.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _chance_on_colorbar(cbar, band, label):
+    """Hatch the band (lo, hi) of a colour bar: what chance reaches (99% of random draws)."""
+    lo, hi = cbar.ax.get_ylim()
+    cbar.ax.axhspan(max(band[0], lo), min(band[1], hi), facecolor="none", edgecolor="k", hatch="///", lw=0.8)
+    cbar.ax.set_xlabel(label, fontsize=8)
+
+
+def plot_matrix(M, title, path, labels=None, xlabel="", ylabel="", annotate=False, vmin=None, vmax=None,
+                cbar_label="", centred=False, chance=None, chance_label=""):
+    """One matrix. centred: signed data on a diverging map with 0 in the middle; chance: a band
+    (lo, hi) of values chance reaches, hatched on the colour bar."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.2, 5.2), layout="constrained")
+    if centred and vmax is None:
+        vmax = float(np.nanmax(np.abs(M)))
+    if centred and vmin is None:
+        vmin = -vmax
+    im = ax.imshow(M, cmap="RdBu_r" if centred else "viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels)
         ax.set_yticks(range(len(labels)), labels)
     if annotate:
         for i in range(M.shape[0]):
             for j in range(M.shape[1]):
+                r, g, b, _ = im.cmap(im.norm(M[i, j]))
                 ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                        color="w" if M[i, j] < (np.nanmax(M) + np.nanmin(M)) / 2 else "k")
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
+                        color="w" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "k")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    fig.suptitle(title)                                              # centred on the figure: long titles fit
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, label=cbar_label)
+    if chance is not None:
+        _chance_on_colorbar(cbar, chance, chance_label)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_qk_lines(x, q, k, qm, km, found, path):
+def _suptitle(fig, text):
+    """A figure title wrapped to the figure's width (a one-head figure is narrow)."""
+    import textwrap
+    width = int(fig.get_figwidth() * 9)                              # characters a line of the title can hold
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
+
+
+def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_labels=None):
+    """Panels of signed tables [rows of panels][...]: one diverging colour scale centred on 0,
+    shared by every panel (they are compared), one labelled colour bar."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    axes[0].plot(x, q[:, 0])
-    axes[0].set(xlabel="number", ylabel="q dimension value", title="q of head 0, every dimension")
-    axes[1].plot(x, k[:, 0])
+    nr, nc = len(rows), len(rows[0])
+    fig, axes = plt.subplots(nr, nc, figsize=(3.3 * nc + 1.4, 3.1 * nr + 0.9), squeeze=False, layout="constrained")
+    vmax = max(float(np.nanmax(np.abs(t))) for row in rows for t in row)
+    for i, row in enumerate(rows):
+        for j, t in enumerate(row):
+            ax = axes[i][j]
+            im = ax.imshow(t, cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="lower", interpolation="nearest")
+            ax.set(title=titles[i][j], xlabel=xlabel if i == nr - 1 else "",
+                   ylabel=(row_labels[i] + "\n" if row_labels else "") + ylabel if j == 0 else "")
+    fig.colorbar(im, ax=axes.ravel().tolist(), label=cbar_label, shrink=0.9)
+    _suptitle(fig, suptitle)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_qk_lines(x, q, k, qm, km, found, path, law=False):
+    """law: print the attention law the key lines give the CLS query (max only: there the
+    score is monotone in the number and the law means something)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+    axes[0].plot(x, q[:, 0], lw=0.8)
+    axes[0].set(xlabel="number", ylabel="q dimension value", title="q of head 0 (number as query), every dimension")
+    axes[1].plot(x, k[:, 0], lw=0.8)
     axes[1].set(xlabel="number", ylabel="k dimension value", title="k of head 0, every dimension")
     axes[2].scatter(qm.ravel(), km.ravel(), s=8)
     axes[2].axhline(0, color="k", lw=0.5)
     axes[2].axvline(0, color="k", lw=0.5)
     axes[2].set(xlabel="slope of q dimension", ylabel="slope of k dimension", title="fitted slopes, every head and dimension")
-    fig.suptitle(f"q and k against the number: line fits (median R^2 {found['q_fit_r2_median']:.2f} for q, "
-                 f"{found['k_fit_r2_median']:.2f} for k); the lines give attention = softmax({found['attention_beta']:.3f} "
-                 f"(x - {found['attention_x0']:.1f}))")
-    fig.tight_layout()
+    for ax in axes[:2]:
+        ax.axhline(0, color="k", lw=0.5)
+    text = (f"q and k against the number: line fits per dimension (median R^2 {found['q_fit_r2_median']:.2f} for q, "
+            f"{found['k_fit_r2_median']:.2f} for k)")
+    if law:
+        text += (f"\nthe key lines give the CLS query attention = softmax({found['attention_beta']:.3f} (x - "
+                 f"{found['attention_x0']:.1f})) (mean slope over heads, median x0)")
+    fig.suptitle(text)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_scores_by_position(scores, title, path):
+def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
+    """scores [head, key position, number]; fitted (same shape): a fit drawn dashed over each curve."""
     plt = _plt()
     H = scores.shape[0]
-    fig, axes = plt.subplots(1, H, figsize=(3.6 * H + 0.5, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, H, figsize=(3.8 * H + 0.6, 4.0), squeeze=False, sharey=True, layout="constrained")
     for h, ax in enumerate(axes[0]):
         for p in range(scores.shape[1]):
-            ax.plot(scores[h, p], label=f"x{p + 1}")
-        ax.set(title=f"head {h}", xlabel="key number", ylabel="score" if h == 0 else "")
+            ax.plot(scores[h, p], color=f"C{p}", label=f"x{p + 1}")
+            if fitted is not None:
+                ax.plot(fitted[h, p], color=f"C{p}", ls="--", lw=1)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set(title=f"head {h}" + (f"\n{fit_titles[h]}" if fit_titles else ""), xlabel="key number",
+               ylabel="score q.k / sqrt(d_head)" if h == 0 else "")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, title="key at", title_fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
+    axes[0][0].legend(fontsize=7, title="key at" + (" (dashed: fit)" if fitted is not None else ""), title_fontsize=7)
+    _suptitle(fig, title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_robustness(alphas, curves, title, path):
+STUDY_BANDS = {"max": (0.2, 0.3), "sort": (0.3, 0.4)}   # the robustness the study states, in its words (claims 22, 34)
+
+
+def plot_robustness(alphas, curves, title, path, band=None, holds=None):
+    """Accuracy against alpha, with the 99% level, alpha = 0.5 (where the competitor weighs as
+    much as the answer), the study's stated band (shaded) and where the curve holds to 99%."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
+    if band is not None:
+        ax.axvspan(*band, color="C2", alpha=0.2, label=f"the study: robust to {band[0]:.0%}-{band[1]:.0%}")
+    ax.axhline(0.99, color="k", ls="--", lw=0.8, label="99% accuracy")
+    ax.axvline(0.5, color="grey", ls=":", lw=1, label="alpha = 0.5")
     for label, curve in curves.items():
-        ax.plot(alphas, curve, "o-", label=label)
+        ax.plot(alphas, curve, "o-", ms=4, label=label or "forced attention")
+    if holds is not None:
+        ax.axvline(holds, color="C3", lw=1, label=f"holds to alpha = {holds:.2f}")
     ax.set(xlabel="fraction alpha of a competing value vector mixed in", ylabel="test accuracy",
-           ylim=(-0.02, 1.02), title=title)
+           ylim=(-0.02, 1.02), xlim=(-0.02, 1.02), title=title)
     ax.grid(alpha=0.3)
-    if len(curves) > 1:
-        ax.legend()
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="lower left")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_ov_matrix(M, title, path):
+    """M [x, output]: mean logits when every head's attention is forced onto an input holding x.
+    Left: each row centred (a constant per row does not change the softmax); right: the
+    softmax probability of output x, and whether x is the largest output."""
+    plt = _plt()
+    centred = M - np.nanmean(M, 1, keepdims=True)
+    p = np.exp(M - np.nanmax(M, 1, keepdims=True))
+    p /= np.nansum(p, 1, keepdims=True)
+    x = np.arange(len(M))
+    fig, (ax, ax_p) = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained", width_ratios=(1.1, 1))
+    v = float(np.nanmax(np.abs(centred)))
+    im = ax.imshow(centred, cmap="RdBu_r", vmin=-v, vmax=v, origin="lower", interpolation="nearest")
+    ax.plot(x, x, color="k", lw=0.5, ls=":")
+    ax.set(xlabel="output token", ylabel="input number x (attended)", title="logits, each row minus its mean (dotted: output = x)")
+    fig.colorbar(im, ax=ax, label="logit minus the row's mean")
+    ax_p.plot(x, p[x, x], ".-", label="softmax probability of output x")
+    seen = np.isfinite(M).all(1)                                      # numbers never attended have no row
+    hit = seen & (np.nan_to_num(M, nan=-np.inf).argmax(1) == x)
+    ax_p.plot(x[hit], np.full(hit.sum(), 1.04), "|", color="C2", label="argmax is x")
+    ax_p.plot(x[seen & ~hit], np.full((seen & ~hit).sum(), 1.04), "|", color="C3", label="argmax is not x")
+    ax_p.set(xlabel="input number x (attended)", ylabel="probability", ylim=(-0.02, 1.08),
+             title=f"copying: argmax is x for {hit[seen].mean():.0%} of x")
+    ax_p.grid(alpha=0.3)
+    ax_p.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -241,6 +519,15 @@ def _history_facts(history, found):
     found["final"] = {k: v[-1] for k, v in history.items() if k not in ("epoch", "wall_s")}
 
 
+KEY_FACTORS = (1, 2, 3, 4, 5, 6, 8, 10, 15)   # threshold factors at which the key-frequency count is reported
+
+
+def nanda_preset(cfg):
+    """Is the run Nanda et al.'s setting (their preset, any length or bookkeeping)?"""
+    return all(getattr(cfg, k) == v for k, v in mg.PRESETS["nanda"].items()
+               if k not in ("epochs", "eval_every", "snapshot_every"))
+
+
 def analyse_add(path, out_dir):
     mg.check_task(path, "add", "study.py add")
     cfg, params, history = mg.load(path)
@@ -260,6 +547,7 @@ def analyse_add(path, out_dir):
     found["key_frequencies_embedding"], found["n_key_frequencies_embedding"] = freqs.tolist(), len(freqs)
     found["key_frequencies_neurons"], found["n_key_frequencies_neurons"] = neuron_freqs.tolist(), len(neuron_freqs)
     found.update(an.position_symmetry(params, p))
+    found["swap_mean_abs_diff"] = float(np.abs(acts - acts.transpose(1, 0, 2)).mean())   # claim 3: the study names no statistic
     found["W_pos_row_norms"] = np.linalg.norm(params["W_pos"][:2].astype(np.float64), axis=1)
     found["W_E_row_norm_median"] = float(np.median(np.linalg.norm(params["W_E"][:p].astype(np.float64), axis=1)))
     found["cosine_chance_pair"] = float(np.quantile(np.abs(an.chance_cosines(cfg.d_model, 2)[:, 0, 1]), 0.99))
@@ -289,27 +577,100 @@ def analyse_add(path, out_dir):
     found["closed_form_variance_explained"] = explained
     found["full_model_test_accuracy"] = an.loss_and_accuracy(logits, p, ~mask)[1]
 
-    bounds = (history["epoch"][-1],) * 3
+    bounds = None
     if snapshots:
         measures = an.progress_measures(snapshots, cfg, freqs)
-        bounds = an.phases(history, measures)
+        bounds = an.phases(measures)
         found["phase_boundaries"] = dict(zip(("memorisation_ends", "cleanup_begins", "cleanup_ends"), bounds))
+        found["phase_rule"] = (f"memorisation ends at the snapshot with the lowest excluded loss (train inputs); circuit "
+                               f"formation ends (clean-up begins) at the first later snapshot where the restricted loss is "
+                               f"<= {an.CIRCUIT_FORMED:g} of its value then; clean-up ends when the Gini of W_E and the total "
+                               f"weight norm both stay within {an.SETTLED:g} of their range (from clean-up's start) of their "
+                               f"final values")
+        found["phase_cleanup_settled_before_the_end"] = bool(bounds[2] < measures["epoch"][-1])
+        found["phase_settle_epochs"] = {k: an.settle_epoch(measures["epoch"], measures[k], bounds[1])
+                                        for k in ("gini_W_E", "weight_norm")}
+        found["snapshot_epochs_step"] = int(np.diff(measures["epoch"]).min()) if len(measures["epoch"]) > 1 else None
+        found["phase_boundaries_nanda_paper"] = NANDA_PHASES if nanda_preset(cfg) else None
         found["progress_measures"] = {k: v.tolist() for k, v in measures.items()}
-        plot_progress(history, measures, bounds, f"{out_dir}/progress_measures.png")
+        plot_progress(history, measures, bounds, f"{out_dir}/progress_measures.png",
+                      reference=NANDA_PHASES if nanda_preset(cfg) else None)
     plot_curves(history, bounds, f"{out_dir}/curves.png")
     plot_position_symmetry(params, found, f"{out_dir}/position_symmetry.png")
     heads = range(attn.shape[2])
     _grid(plt, [attn[:, :, h, 0] for h in heads], [f"head {h}: mean {attn[:, :, h, 0].mean():.3f}" for h in heads],
-          "Attention from '=' to position 0 (a), for every input (a, b)", f"{out_dir}/attention.png", cmap="viridis")
+          "Attention from '=' to position 0 (a), for every input (a, b)", f"{out_dir}/attention.png", cmap="viridis",
+          cbar_label="attention weight on a", shared=True)
     _grid(plt, [an.spectrum(attn[:, :, h, 0], basis) for h in heads], [f"head {h}" for h in heads],
           "Attention to a in the 2-D Fourier basis: norm per (frequency of a, frequency of b)",
-          f"{out_dir}/attention_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma")
+          f"{out_dir}/attention_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma",
+          cbar_label="norm of the components (mean removed)", shared=True)
     _grid(plt, [acts[:, :, i] for i in range(3)], [f"neuron {i}" for i in range(3)],
-          "Pre-ReLU activation of the first three MLP neurons, for every input (a, b)", f"{out_dir}/neurons.png")
+          "Pre-ReLU activation of the first three MLP neurons, for every input (a, b)", f"{out_dir}/neurons.png",
+          cbar_label="pre-ReLU activation", shared=True)
     _grid(plt, [an.spectrum(acts[:, :, i], basis) for i in range(3)], [f"neuron {i}" for i in range(3)],
-          "First three neurons in the 2-D Fourier basis: norm per (frequency of a, frequency of b)",
-          f"{out_dir}/neurons_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma")
+          "First three neurons (pre-ReLU) in the 2-D Fourier basis: norm per (frequency of a, frequency of b)",
+          f"{out_dir}/neurons_fourier.png", xlabel=COMPONENT.format("b"), ylabel=COMPONENT.format("a"), cmap="magma",
+          cbar_label="norm of the components (mean removed)", shared=True)
     plot_embedding_fourier(params["W_E"][:p], basis, names, freqs, f"{out_dir}/embedding_fourier.png")
+
+    # key-frequency selection: the share of W_E's squared norm per frequency, and the count at other thresholds
+    W_E = params["W_E"][:p].astype(np.float64)
+    E_norms = an.frequency_norms(an.fourier_1d(W_E, basis))
+    found["key_frequency_rule"] = f"share of W_E's squared norm > {an.KEY_FACTOR:g} / K (K = {K})"
+    found["W_E_frequency_share"] = E_norms / E_norms.sum()
+    counts_by_factor = an.key_frequency_counts(E_norms, KEY_FACTORS)
+    found["key_frequency_count_by_factor"] = {f"{f:g}": int(c) for f, c in zip(KEY_FACTORS, counts_by_factor)}
+    plot_key_frequency_selection(E_norms / E_norms.sum(), an.KEY_FACTOR, KEY_FACTORS, counts_by_factor,
+                                 f"{out_dir}/key_frequency_selection.png")
+
+    # necessity: each key frequency removed from W_E, and from the logits, beside control frequencies
+    controls = an.control_frequencies(E_norms, freqs)
+    ablated = np.r_[freqs, controls].astype(int)
+    is_key = np.isin(ablated, freqs)
+    ab = an.frequency_ablations(params, p, ablated, ~mask)
+    full = an.loss_and_accuracy(logits, p), an.loss_and_accuracy(logits, p, ~mask)
+    unablated = {"loss": full[0][0], "accuracy": full[0][1], "test_loss": full[1][0], "test_accuracy": full[1][1]}
+    found["ablation"] = {"frequencies": ablated, "is_key": is_key.tolist(), "unablated": unablated, **ab,
+                         "control_rule": "the non-key frequency with the largest W_E norm, then 2 other non-key "
+                                         "frequencies drawn at random (seed 0)"}
+    for site in ab:
+        acc = ab[site]["test_accuracy"]
+        found[f"ablation_{site}_key_test_accuracy_max"] = float(acc[is_key].max()) if is_key.any() else None
+        found[f"ablation_{site}_control_test_accuracy_min"] = float(acc[~is_key].min()) if (~is_key).any() else None
+    plot_ablations(ablated, is_key, ab, unablated, f"{out_dir}/ablations.png")
+
+    # the multiplication step: post-ReLU neurons, product terms (k, k) against linear terms (k, 0), (0, k)
+    post = np.maximum(acts.astype(np.float64), 0)                                 # mlp_post = ReLU(mlp_pre)
+    neuron_freq, product, linear = an.neuron_term_shares(post, basis)
+    post_fractions = an.neuron_frequency_fractions(post, basis)
+    _, post_counts = an.neuron_key_frequencies(post_fractions)
+    live = post.reshape(p * p, -1).std(0) > 0
+    clustered = live & (post_fractions.max(0) > 0.5) & np.isin(neuron_freq, freqs)
+    found["neurons_live"] = int(live.sum())
+    found["neurons_post_relu_per_key_frequency"] = {int(k): int(post_counts[k - 1]) for k in freqs}
+    found["neurons_in_key_frequency_clusters_share"] = float(clustered.sum() / max(live.sum(), 1))
+    found["neuron_product_share_median"] = float(np.median(product[clustered])) if clustered.any() else None
+    found["neuron_linear_share_median"] = float(np.median(linear[clustered])) if clustered.any() else None
+    found["neuron_product_above_linear_fraction"] = float((product > linear)[clustered].mean()) if clustered.any() else None
+    plot_neuron_terms(neuron_freq, product, linear, live, freqs, post_counts, f"{out_dir}/neuron_terms.png")
+
+    # W_L = W_out @ W_U over the output token, against W_E's key frequencies
+    L_norms = an.neuron_logit_map_norms(params, p, basis)
+    found["W_L_key_frequencies"] = an.key_frequencies(L_norms).tolist()
+    found["W_L_top_frequencies_agree_with_W_E"] = an.top_overlap(L_norms, freqs)
+    found["W_L_share_in_W_E_key_frequencies"] = float(L_norms[freqs - 1].sum() / L_norms.sum())
+    plot_logit_map_fourier(L_norms / L_norms.sum(), E_norms / E_norms.sum(), freqs, f"{out_dir}/W_L_fourier.png")
+
+    # the logits' a+b-c structure, and the embedding circles
+    sum_shares = an.logit_sum_shares(logits.astype(np.float64), p)
+    found["logit_sum_share_per_key_frequency"] = {int(k): float(sum_shares[k - 1]) for k in freqs}
+    found["logit_sum_share_key_total"] = float(sum_shares[freqs - 1].sum())
+    plot_logits_fourier(an.spectrum(logits.astype(np.float64), basis), sum_shares, freqs, f"{out_dir}/logits_fourier.png")
+    circles = [an.embedding_circle(W_E, basis, k) for k in freqs]
+    radius = [np.linalg.norm(xy - xy.mean(0), axis=1) for xy in circles]
+    found["embedding_circle_radius_cv"] = {int(k): float(r.std() / r.mean()) for k, r in zip(freqs, radius)}
+    plot_embedding_circles(circles, freqs, f"{out_dir}/embedding_circles.png")
     return _save(out_dir, path, cfg, found)
 
 
@@ -326,6 +687,7 @@ def invariance(params, cfg, found):
     rng = np.random.default_rng(0)
     example = np.sort(rng.choice(n, FIVE.n_inputs, replace=False))
     sim = an.permutation_similarity(params, example, n, cfg.task)
+    found["permutation_cosine_p10"] = float(np.quantile(sim[~np.eye(len(sim), dtype=bool)], 0.1))   # 90% of pairs at least this
     found["permutation_example"], found["permutation_cosine_min"] = example.tolist(), float(sim.min())
     # the baseline: activations of 120 random tuples, pairs with different answers: as alike as two
     # orderings would be if order mattered as much as the answer. Raw activations share a large mean,
@@ -343,25 +705,45 @@ def invariance(params, cfg, found):
     return pos_cos, example, sim
 
 
-def plot_invariance(params, cfg, pos_cos, example, sim, out_dir, steps=(0,)):
+def plot_invariance(params, cfg, pos_cos, example, sim, out_dir, found, steps=(0,)):
     plt = _plt()
     labels = ["x1", "x2", "x3", "x4", "x5", "SEP" if cfg.task == "sort" else "CLS", "y1", "y2", "y3", "y4"]
-    plot_matrix(pos_cos, "Cosine similarity of the position embeddings", f"{out_dir}/position_cosine.png",
-                labels=labels[:len(pos_cos)], annotate=True, vmin=-1, vmax=1)
-    plot_matrix(sim, f"Cosine similarity of pre-ReLU activations\nfor every pair of the 120 orderings of {example.tolist()}",
-                f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering")
+    c = found["pos_cosine_inputs_chance"]
+    plot_matrix(pos_cos, f"Cosine similarity of the position embeddings\n(inputs' mean off-diagonal "
+                f"{found['pos_cosine_inputs_mean']:.2f}; chance, 99% of random vectors: {c:.2f})",
+                f"{out_dir}/position_cosine.png", labels=labels[:len(pos_cos)], annotate=True, vmin=-1, vmax=1,
+                cbar_label="cosine similarity", centred=True, chance=(-c, c), chance_label="hatched:\nchance")
+    c = found["permutation_cosine_chance"]
+    plot_matrix(sim, f"Cosine similarity of pre-ReLU activations at the readout{'s' * (cfg.task == 'sort')}\n"
+                f"for every pair of the 120 orderings of {example.tolist()}\nmin {sim.min():.3f}; chance (99% of "
+                f"random tuples with\ndifferent answers): {c:.3f}",
+                f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering", vmin=-1, vmax=1,
+                cbar_label="cosine similarity", centred=True, chance=(-1, c), chance_label="hatched:\nchance")
     n_read, H = tasks.LAYOUTS[cfg.task].n_read, params["W_Q"].shape[0]
-    patterns = mg.forward(params, an.orderings(example, cfg.n, cfg.task), n_read)[1]["pattern"]
+    rng = np.random.default_rng(1)                                   # two more tuples beside invariance's
+    examples = [example] + [np.sort(rng.choice(cfg.n, FIVE.n_inputs, replace=False)) for _ in range(2)]
+    runs = []
+    for ex in examples:
+        tokens = an.orderings(ex, cfg.n, cfg.task)
+        runs.append((ex, an.positions_by_rank(tokens[:, FIVE.inputs]), mg.forward(params, tokens, n_read)[1]["pattern"]))
+    answer_rank = {"max": [FIVE.n_inputs - 1], "median": [FIVE.n_inputs // 2], "sort": list(range(FIVE.n_inputs))}[cfg.task]
     for step in steps:
-        pattern = patterns[:, :, step - n_read, FIVE.inputs]
-        fig, axes = plt.subplots(1, H, figsize=(3 * H + 1, 4.2), squeeze=False)
-        for h, ax in enumerate(axes[0]):
-            im = ax.imshow(pattern[:, h], aspect="auto", cmap="viridis", vmin=0, vmax=1)
-            ax.set(title=f"head {h}", xlabel="input position", ylabel="ordering" if h == 0 else "")
-        fig.colorbar(im, ax=axes[0][-1])
+        rank = answer_rank[step]
+        name = {FIVE.n_inputs - 1: "the maximum", FIVE.n_inputs // 2: "the median"}.get(rank, f"rank {rank}")
+        fig, axes = plt.subplots(len(runs), H, figsize=(2.6 * H + 1.6, 3.2 * len(runs) + 0.8), squeeze=False,
+                                 layout="constrained")
+        for i, (ex, pos, patterns) in enumerate(runs):
+            for h in range(H):
+                ax = axes[i][h]
+                im = ax.imshow(patterns[:, h, step - n_read, FIVE.inputs], aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                               interpolation="nearest")
+                ax.scatter(pos[:, rank], np.arange(len(pos)), marker=".", s=3, color="r", lw=0)
+                ax.set_xticks(range(FIVE.n_inputs), [f"x{j + 1}" for j in range(FIVE.n_inputs)])
+                ax.set(title=f"head {h}" if i == 0 else "", ylabel=f"{ex.tolist()}\nordering (of 120)" if h == 0 else "")
+        fig.colorbar(im, ax=axes.ravel().tolist(), label="attention weight", shrink=0.6)
         where = f"the prediction of y{step + 1} (position {FIVE.sep + step})" if cfg.task == "sort" else "CLS"
-        fig.suptitle(f"Attention from {where} to each input, for the 120 orderings of {example.tolist()}")
-        fig.tight_layout()
+        fig.suptitle(f"Attention from {where} to each input, for the 120 orderings of three random tuples "
+                     f"(rows)\nred dots: the position holding {name} (the answer)")
         fig.savefig(f"{out_dir}/attention_orderings{'_step' + str(step + 1) if cfg.task == 'sort' else ''}.png", dpi=100)
         plt.close(fig)
 
@@ -382,6 +764,9 @@ def qk_line_analysis(params, n, found):
     found["k_flatter_below_n_over_5_fraction"] = float((np.abs(km_low) < np.abs(km_high)).mean())
     fitted_table = an.qk_table(x[:, None, None] * qm + qc, x[:, None, None] * km + kc)
     found["number_query_table_fit_correlation"] = float(np.corrcoef(an.qk_table(q, k).ravel(), fitted_table.ravel())[0, 1])
+    distance = np.abs(x[:, None] - x[None, :]).ravel()                   # |query number - key number|
+    found["number_query_score_distance_correlation"] = float(np.mean(
+        [np.corrcoef(t.ravel(), distance)[0, 1] for t in an.qk_table(q, k)]))   # the study's table: small near the diagonal?
     q_cls = an.project(params, "W_Q", n, FIVE.sep)                                  # [head, d_head]: the real query
     learned = np.einsum("he,xhe->hx", q_cls, k)
     on_lines = np.einsum("he,xhe->hx", q_cls, x[:, None, None] * km + kc)
@@ -410,8 +795,11 @@ def analyse_max(path, out_dir):
     found["balanced_accuracy"] = history["balanced_acc"][-1]
     plain = data.train[0][:cfg.n_train, FIVE.inputs]                   # the random tuples (augmentation comes after them)
     found["train_tuples"], found["train_max_below_n_over_5"] = len(plain), int((plain.max(1) < n // 5).sum())
+    found["n"], found["small_cut"] = n, n // 5                       # the numbers 0..n-1; 'small': below n // 5
+    at = an.first_epoch(history, "train_acc", 0.99)                   # test accuracy when train first reaches 99%
+    found["test_acc_at_train_99"] = None if at is None else history["test_acc"][list(history["epoch"]).index(at)]
     pos_cos, example, sim = invariance(params, cfg, found)
-    plot_invariance(params, cfg, pos_cos, example, sim, out_dir)
+    plot_invariance(params, cfg, pos_cos, example, sim, out_dir, found)
     found["head_top_attention_on_max_fraction"] = an.head_picks_max(params, test_tokens)
     found["head_mean_attention_on_max"], found["head_mean_attention_on_max_runner_up_close"] = an.attention_on_max(params, test_tokens)
     cls_scores = an.scores_by_position(params, n, n, FIVE.sep)                     # [head, pos, number]: the real query
@@ -421,15 +809,25 @@ def analyse_max(path, out_dir):
 
     x, q, k, qm, km, kc, fitted_table = qk_line_analysis(params, n, found)
     table = an.qk_table(q, k)
-    _grid(plt, [table[h] for h in range(H)], [f"head {h}" for h in range(H)],
-          "QK table of the study: a number as query (row; never formed by the model) against a key number (column)",
-          f"{out_dir}/qk_table.png", xlabel="key number", ylabel="query number", cmap="viridis")
-    _grid(plt, [table[0], fitted_table[0]], ["learned q, k", "q, k on their fitted lines"],
-          f"Head 0's QK table, learned and recomputed from the lines", f"{out_dir}/qk_table_fitted.png",
-          xlabel="key number", ylabel="query number", cmap="viridis")
-    plot_qk_lines(x, q, k, qm, km, found, f"{out_dir}/qk_lines.png")
-    plot_scores_by_position(cls_scores, "Max: score of the CLS query against each number at each input position",
+    plot_tables([[table[h] for h in range(H)]], [[f"head {h}" for h in range(H)]],
+                "QK table of the study: a number as query (row; never formed by the model) against a key number (column)",
+                f"{out_dir}/qk_table.png", "key number", "query number", "score q.k / sqrt(d_head)")
+    plot_tables([[table[0], fitted_table[0]]], [["learned q, k", "q, k on their fitted lines"]],
+                f"Head 0's QK table, learned and recomputed from the lines\n(correlation "
+                f"{found['number_query_table_fit_correlation']:.3f})", f"{out_dir}/qk_table_fitted.png",
+                "key number", "query number", "score q.k / sqrt(d_head)")
+    plot_qk_lines(x, q, k, qm, km, found, f"{out_dir}/qk_lines.png", law=True)
+    plot_scores_by_position(cls_scores, "Max: score of the CLS query (the real query) against each number at each input position",
                             f"{out_dir}/qk_by_position.png")
+
+    # the full OV path: every head's attention forced onto an input holding x (all five inputs hold x,
+    # so the position does not matter beyond its embedding), read at CLS through the MLP and W_U
+    same, _ = tasks.sequences("max", np.repeat(np.arange(n)[:, None], FIVE.n_inputs, 1), n)
+    M = an.ov_copy_matrix(params, same, 1, n)[0][0]                                  # [x, output]
+    found["ov_matrix_copy_share"], found["ov_matrix_copy_probability_mean"] = an.copy_share(M)
+    plot_ov_matrix(M, "Max: full OV circuit at CLS (W_E, W_pos, W_V, W_O, then the MLP and W_U as the model applies them),\n"
+                   "every head's attention forced onto an input holding x; logits averaged over the five input positions",
+                   f"{out_dir}/ov_matrix.png")
 
     acc, _ = an.ov_copy_accuracy(params, test_tokens, test_targets, n)
     bal_tokens, bal_targets = data.evals["balanced"]
@@ -439,18 +837,21 @@ def analyse_max(path, out_dir):
     small = n // 5
     found["ov_forced_accuracy_balanced_large_outputs"] = float(np.nanmean(bal_per_value[small:]))
     found["ov_forced_accuracy_balanced_small_outputs"] = float(np.nanmean(bal_per_value[:small]))
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+    fig, ax = plt.subplots(figsize=(9, 3.8), layout="constrained")
     ax.plot(np.arange(n), bal_per_value, ".-")
+    ax.axhline(0.99, color="k", ls="--", lw=0.8, label="99% accuracy")
+    ax.axvspan(-0.5, small - 0.5, color="grey", alpha=0.15, label=f"outputs below n/5 = {small}")
     ax.set(xlabel="output value (the maximum)", ylabel="accuracy", ylim=(-0.02, 1.02),
            title="OV circuit: accuracy with attention forced onto the maximum (balanced test set)")
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
     fig.savefig(f"{out_dir}/ov_forced.png", dpi=100)
     plt.close(fig)
     curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS, lambda a: an.ov_copy_accuracy(params, test_tokens, test_targets, n, a)[0])
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
     plot_robustness(ALPHAS, {"": curve}, "Max: robustness of copying\n(attention forced onto the maximum, the runner-up mixed in)",
-                    f"{out_dir}/ov_robustness.png")
+                    f"{out_dir}/ov_robustness.png", band=STUDY_BANDS["max"], holds=found["ov_copy_holds_to_alpha"])
     found["model_test_accuracy"] = float((mg.forward(params, test_tokens, 1)[0][:, 0].argmax(-1) == test_targets[:, 0]).mean())
     found["engineered_test_accuracy"] = an.engineered_max_accuracy(params, test_tokens, test_targets, n, km, kc)
     found["line_law_weight_on_max"] = an.weight_on_max(an.line_attention(params, test_tokens, n, km, kc), test_tokens)
@@ -479,7 +880,7 @@ def analyse_median_or_sort(path, out_dir):
     mg.plot_history(history, f"{out_dir}/curves.png",
                     f"{cfg.task.capitalize()} of five numbers ({H} head{'s' * (H > 1)}): loss and accuracy")
     pos_cos, example, sim = invariance(params, cfg, found)
-    plot_invariance(params, cfg, pos_cos, example, sim, out_dir, range(SORT.n_read) if sort else (0,))
+    plot_invariance(params, cfg, pos_cos, example, sim, out_dir, found, range(SORT.n_read) if sort else (0,))
 
     weights = an.attention_weight_by_rank(params, tokens, n_read)               # [step, head, rank]
     found["attention_weight_by_rank"] = weights
@@ -500,6 +901,8 @@ def analyse_median_or_sort(path, out_dir):
         previous = [pat[:, :, s, FIVE.sep + 1:FIVE.sep + s].sum(-1).mean() for s in range(2, SORT.n_read)]
         found["attention_on_previous_outputs_per_step"] = previous               # steps y3..y5: the outputs before the current one
         found["attention_on_previous_outputs_mean"] = float(np.mean(previous))
+        found["attention_on_previous_outputs_per_head"] = np.mean(              # [head]: 'never' is judged per head
+            [pat[:, :, s, FIVE.sep + 1:FIVE.sep + s].sum(-1).mean(0) for s in range(2, SORT.n_read)], 0)
         found["attention_on_inputs_mean"] = float(pat[:, :, 1:, FIVE.inputs].sum(-1).mean())
         pt = an.previous_token_intervention(params, tokens, targets)
         found["previous_token_intervention"] = pt
@@ -509,20 +912,41 @@ def analyse_median_or_sort(path, out_dir):
         cols = dq.transpose(4, 0, 1, 2, 3)                                      # [x, ...]: one score curve per column
         found["decoding_score_line_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 1)))
         found["decoding_score_cubic_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 3)))
+        by_query = dq.mean(3)                                                   # [step, t, head, x]: mean over key positions
+        plot_tables([[by_query[s, :, h] for h in range(H)] for s in range(len(dq))],
+                    [[f"head {h}" for h in range(H)] for _ in range(len(dq))],
+                    "Sort: the real queries at the decoding positions: previous output y_s = t (row) at its position, "
+                    "against every key number x (column), mean over the five input positions",
+                    f"{out_dir}/qk_decoding.png", "key number x", "query: previous output t", "score q.k / sqrt(d_head)",
+                    row_labels=[f"predicting y{s + 2}" for s in range(len(dq))])
+        # the study's construction for 'the second number moved': a number at x1 as query (never formed by
+        # the model) against every number at x2..x5; one score curve per (query number, head, key position)
+        q1 = an.project(params, "W_Q", np.arange(n), 0)                                       # [xq, head, d_head]
+        k_at = an.project(params, "W_K", np.arange(n)[None, :], np.arange(1, FIVE.n_inputs)[:, None])  # [pos, x, head, d_head]
+        moved = np.einsum("qhe,pkhe->kqhp", q1, k_at)                                          # [x, xq, head, pos]
+        found["x1_query_score_line_r2_median"] = float(np.median(an.fit_polynomial_r2(x, moved, 1)))
+        found["x1_query_score_cubic_r2_median"] = float(np.median(an.fit_polynomial_r2(x, moved, 3)))
         logits, _ = mg.forward(params, tokens, SORT.n_read)
         y3 = logits[:, 2:3].astype(np.float64)                                   # y3, teacher-forced: the median of the five
         found["y3_test_loss"] = mg.cross_entropy(y3, targets[:, 2:3])[0]
         found["y3_test_accuracy"] = float((y3[:, 0].argmax(-1) == targets[:, 2]).mean())
+        preds = np.asarray(mg.predict(params, tokens, SORT.n_read, True, "plain"))   # greedy: its own outputs fed back
+        fed = tokens.copy()
+        fed[:, FIVE.sep + 1:FIVE.sep + 3] = preds[:, :2]                             # y3 read after the model's own y1, y2
+        y3_greedy = mg.forward(params, fed, SORT.n_read)[0][:, 2:3].astype(np.float64)
+        found["y3_greedy_test_loss"] = mg.cross_entropy(y3_greedy, targets[:, 2:3])[0]
+        found["y3_greedy_test_accuracy"] = float((preds[:, 2] == targets[:, 2]).mean())
         fig, axes = plt.subplots(1, H, figsize=(max(3.4 * H + 0.8, 6), 3.8), squeeze=False, layout="constrained")
         for h, ax in enumerate(axes[0]):
-            im = ax.imshow(weights[:, h], cmap="viridis", vmin=0, vmax=1)
+            im = ax.imshow(weights[:, h], cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
             ax.set(title=f"head {h}", xlabel="rank (0 = smallest)", ylabel="predicting y1..y5" if h == 0 else "",
                    yticks=range(SORT.n_read), yticklabels=[f"y{i}" for i in range(1, SORT.n_read + 1)])
         fig.colorbar(im, ax=axes[0].tolist(), label="mean attention weight (test set)")
-        fig.suptitle("Sort: mean attention weight on the input of each rank, at each prediction step")
+        _suptitle(fig, "Sort: mean attention weight on the input of each rank, at each prediction step")
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
         title = "Sort: score of the SEP query (predicting y1) against each number at each input position"
+        fit_lines = fit_titles = None
     else:
         found["median_weight_best_head"] = float(weights[0, :, FIVE.n_inputs // 2].max())
         found["largest_rank_weight_best_head"] = float(weights[0].max())
@@ -532,22 +956,52 @@ def analyse_median_or_sort(path, out_dir):
             lg, _ = mg.forward(snap, tokens, 1)
             found["snapshot_test"][str(epoch)] = {"test_loss": mg.cross_entropy(lg.astype(np.float64), targets)[0],
                                                   "test_acc": float((lg[:, 0].argmax(-1) == targets[:, 0]).mean())}
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        # the shapes the figures show, fitted: mean weight by rank ~ parabola in rank (an inverted U
+        # has a < 0, its peak at the vertex); the CLS score ~ parabola in the number, against a line
+        ranks = np.arange(FIVE.n_inputs)
+        ra, rv, rr2, rfit = an.fit_quadratic(ranks, weights[0].T)                  # per head; rfit [rank, head]
+        found["attention_rank_quadratic_curvature_per_head"], found["attention_rank_quadratic_peak_per_head"] = ra, rv
+        found["attention_rank_quadratic_r2_per_head"] = rr2
+        found["attention_rank_most_weight_per_head"] = weights[0].argmax(-1)
+        sa, sv, sr2, sfit = an.fit_quadratic(x, scores.transpose(2, 0, 1))        # per (head, position); sfit [x, head, pos]
+        lr2 = an.fit_linear(x, scores.transpose(2, 0, 1))[2]
+        found["cls_score_quadratic_r2"], found["cls_score_line_r2"] = sr2, lr2
+        found["cls_score_quadratic_curvature"], found["cls_score_quadratic_vertex"] = sa, sv
+        found["cls_score_quadratic_r2_median"], found["cls_score_line_r2_median"] = float(np.median(sr2)), float(np.median(lr2))
+        found["cls_score_concave_fraction"] = float((sa < 0).mean())
+        found["cls_score_vertex_inside_fraction"] = float(((sv >= 0) & (sv <= n - 1)).mean())
+        found["cls_score_vertex_median"] = float(np.median(sv))
+        fig, ax = plt.subplots(figsize=(7, 4.4), layout="constrained")
         for h in range(H):
-            ax.plot(range(FIVE.n_inputs), weights[0, h], "o-", label=f"head {h}")
-        ax.set_xticks(range(FIVE.n_inputs))
-        ax.set(xlabel="rank of the input (0 = smallest, 2 = median)", ylabel="mean attention weight",
-               title="Median: mean attention weight from CLS on each rank", ylim=(0, 1))
-        ax.legend()
-        fig.tight_layout()
+            ax.plot(ranks, weights[0, h], "o-", color=f"C{h}", label=f"head {h}: peak {rv[h]:.1f}, R^2 {rr2[h]:.2f}")
+            ax.plot(ranks, rfit[:, h], "--", color=f"C{h}", lw=1)
+        ax.axhline(1 / FIVE.n_inputs, color="grey", ls=":", label="1/5: even over the five inputs")
+        ax.set_xticks(ranks)
+        ax.set(xlabel="rank of the input (0 = smallest, 2 = median)", ylabel="mean attention weight (test set)",
+               title="Median: mean attention weight from CLS on each rank\n(dashed: parabola in rank; peak = its vertex)",
+               ylim=(0, min(1.0, 1.3 * weights[0].max() + 0.05)))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
         title = "Median: score of the CLS query against each number at each input position"
-    plot_scores_by_position(scores, title, f"{out_dir}/qk_by_position.png")
+        fit_lines = sfit.transpose(1, 2, 0)                                       # [head, pos, x]
+        fit_titles = [f"quadratic R^2 {np.median(sr2[h]):.2f}, line {np.median(lr2[h]):.2f}\nvertex {np.median(sv[h]):.0f}"
+                      for h in range(H)]
+    plot_scores_by_position(scores, title, f"{out_dir}/qk_by_position.png", fit_lines, fit_titles)
     table = an.qk_table(q, k)
-    _grid(plt, [table[h] for h in range(H)], [f"head {h}" for h in range(H)],
-          "QK table of the study: a number as query (row; never formed at CLS/SEP) against a key number (column)",
-          f"{out_dir}/qk_table.png", xlabel="key number", ylabel="query number", cmap="viridis")
+    plot_tables([[table[h] for h in range(H)]], [[f"head {h}" for h in range(H)]],
+                "QK table of the study: a number as query (row; never formed at CLS/SEP) against a key number (column)",
+                f"{out_dir}/qk_table.png", "key number", "query number", "score q.k / sqrt(d_head)")
+    # the full OV path at every readout, with the real readout residual (CLS, SEP or the previous
+    # output): each test input's heads forced onto one input position at a time, logits by the number there
+    M = an.ov_copy_matrix(params, tokens, n_read, n)[0]                          # [step, x, output]
+    found["ov_matrix_copy_share"], found["ov_matrix_copy_probability_mean"] = an.copy_share(np.nanmean(M, 0))
+    found["ov_matrix_copy_share_per_step"] = [an.copy_share(m)[0] for m in M]
+    plot_ov_matrix(np.nanmean(M, 0), f"{cfg.task.capitalize()}: full OV circuit at the readout{'s' * sort} (W_E, W_pos, W_V, "
+                   f"W_O, then the MLP and W_U as the model applies them),\nevery head's attention forced onto one input "
+                   f"(holding x) of each test sequence; logits averaged by x{', over the five steps' * sort}",
+                   f"{out_dir}/ov_matrix.png")
 
     target_rank = list(range(FIVE.n_inputs)) if sort else [FIVE.n_inputs // 2]
     other_rank = [r + 1 if r < 4 else r - 1 for r in target_rank]
@@ -556,7 +1010,8 @@ def analyse_median_or_sort(path, out_dir):
     found["ov_forced_accuracy"] = curve[0]
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
     plot_robustness(ALPHAS, {"": curve}, f"{cfg.task.capitalize()}: robustness of copying\n"
-                    f"(attention forced onto the answer's input, a neighbour in rank mixed in)", f"{out_dir}/ov_robustness.png")
+                    f"(attention forced onto the answer's input, a neighbour in rank mixed in)", f"{out_dir}/ov_robustness.png",
+                    band=STUDY_BANDS.get(cfg.task), holds=found["ov_copy_holds_to_alpha"])
     return _save(out_dir, path, cfg, found)
 
 
@@ -620,26 +1075,75 @@ def width_sweep(paths, out_dir):
 # Rule.check(), so the report and findings.json cannot disagree.
 POLICY = [
     "'about X' (a number): within +-25% of X.",
-    "'about X%' (an accuracy): within +-5 percentage points of X.",
+    "'about X%' (an accuracy), '+X points' / 'by X%' (a gain in accuracy): within +-5 percentage points of X.",
+    "'~Nx', 'N times' (a ratio): within a factor sqrt(10) of N, N/sqrt(10) to N sqrt(10) (the same order of magnitude).",
+    "'about X of N' (a count in a random sample): the count our sampler is expected to give in N draws, computed "
+    "from its sampling law; it reproduces the study's X when X lies in the central 95% of the Poisson distribution "
+    "with that mean (the study's count is one draw). It is a property of the data, the same on every seed; our own "
+    "draw's count is shown beside.",
     "'~1eK' (an order of magnitude): at most sqrt(10) x 1eK (that order of magnitude, or smaller).",
     "a range 'A-B': A <= value <= B, as the study states it.",
     "'close', 'similar', 'invariant' (cosines): above the chance level, the 99th percentile of the same statistic "
     "for random Gaussian vectors of the same dimension and count (for activations: of random inputs with different answers).",
+    "'very similar', 'close to 1' (cosines): at least 0.9 (within about 25 degrees), stricter than 'close'; 'almost "
+    "all' values close to 1: the 10th percentile at least 0.9.",
     "'nearly perpendicular': not above that chance level (random vectors are already nearly perpendicular, so this "
     "test cannot tell learned orthogonality from chance; the level is shown).",
     "'(almost) exclusively' / 'never': a mean attention weight of at least 90% / at most 5%.",
-    "'every', 'each': the rule holds for at least 90% of the items (heads, dimensions, steps); 'most': for more than half.",
-    "'near perfect': accuracy at least 95%; 'trains', 'generalises': test accuracy at least 90% (whole sequences for sort).",
+    "'every', 'each': the rule holds for at least 90% of the items (heads, dimensions, steps); 'most', 'mostly': for "
+    "more than half.",
+    "'near perfect': accuracy at least 95%; 'trains', 'generalises': test accuracy at least 90% (whole sequences for sort); "
+    "'without first overfitting': test accuracy already generalises (>= 90%) at the first evaluation where train accuracy "
+    "reaches 99%.",
+    "'robust to X% of a competing value vector', 'before accuracy drops from 100%': the largest mixing weight alpha on "
+    "the 0.05 grid up to which accuracy stays >= 99% (at it and at every smaller alpha; 100% read with a 1-point "
+    "allowance for a finite test set); accuracy below 99% at alpha 0 never was at 100%, and fails. 'Still robust': at "
+    "least the lower end of the max claim's range (0.2). One reading for claims 22, 25 and 34.",
     "'periodic', 'sparse', 'a few frequencies': more than half of the non-constant Fourier energy (or variance) in "
-    "one or a few frequencies, a few being more than none and at most a tenth of the (p-1)/2.",
+    "one or a few frequencies, a few being more than none and at most 6.25 (the upper end of the study's own 'about "
+    "5', claim 8), so that 'a few' and 'about 5' agree.",
     "'symmetric': relative asymmetry ||S - S^T|| / ||S|| at most 10%.",
-    "'a (roughly) straight line': median R^2 of the line fits at least 0.8; 'not linear': median line R^2 below 0.9; "
+    "'a (roughly) straight line': median R^2 of the line fits at least 0.8; 'not linear': median line R^2 below 0.8 "
+    "(the complement: no value is both); "
     "'polynomial': median R^2 of a cubic at least 0.8.",
     "'grows with': correlation with the number above 0.5; 'close' (a table recomputed from fits): correlation at least 0.9.",
     "'better', 'worse', 'rather than': the direction of the comparison.",
     "'marginally': a change of at most 2 percentage points either way.",
-    "'no interpretation', 'hard to interpret': the simple reading tested here fails (no head puts a mean attention "
-    "weight of 0.5 on one input rank; lines fit with R^2 below 0.8).",
+    "'no interpretation', 'hard to interpret': the simple readings tested here fail: no head puts a mean attention "
+    "weight of 0.5 on one input rank at any step, and the real query's scores fit a line in the key number with median "
+    "R^2 below 0.8.",
+    "A number as the query: the model forms queries only at CLS/SEP and the output positions, so a part that needs "
+    "a number as the query cannot be tested (the reason is computed); the study's construction is computed and shown "
+    "beside it, not judged.",
+]
+REVISED_WHEN = ("These rules were revised after an outside referee's read of them (issue #14), when the previous "
+                "pipeline's numbers were visible; no run of this study existed yet. Each change:")
+REVISED = [
+    "1: the quantity states the study's setup (5,000 pairs; p, lr, weight decay not stated) and how ours differs.",
+    "2: the |difference| is judged even when W_pos is at the weight-decay noise floor (only the cosine is then untestable).",
+    "3: the mean difference is shown beside the judged largest one (the study names no statistic).",
+    "7: 'a few' frequencies is a count of at most 6.25, the upper end of claim 8's 'about 5' (was: a tenth of (p-1)/2).",
+    "9: 'without first overfitting' is test accuracy >= 90% when train accuracy first reaches 99% (was: the epoch of test "
+    "99% no later than that of train 99%, which a one-evaluation lag failed); the epoch difference is shown.",
+    "10: the count of small maxima is judged as the sampler's expected count in 40k draws, computed from n and the cut, "
+    "against the study's one draw (Poisson 95%; was: our draw's count within +-25% of 10); our draw is shown; the gain "
+    "(~+10 points) is judged as well as the two levels.",
+    "11: the loss ratio reads '~10x' as within a factor sqrt(10) (was +-25%), the gain '+5 points' as +-5 points (was "
+    "+-25%); sort's y3 is greedily decoded (was teacher-forced, now shown beside).",
+    "13: measured on the balanced test set (was: the random test set, where small maxima are almost absent, so it could "
+    "hardly fail); it is claim 10's gain, and the quantity says the two claims contradict each other there.",
+    "15: 'close to 1' adds a judged part, the 10th percentile of the pair cosines at least 0.9.",
+    "17, 18, 33: every part that needs a number as the query cannot be tested (computed reason), the study's construction "
+    "shown beside (18's q line fit and slope signs were judged; 33's 'second number moved' had no value shown).",
+    "22, 25, 34: 'holds to' is the largest alpha up to which accuracy stays >= 99% from alpha 0, computed from the curve (was: "
+    "the largest alpha anywhere on the curve at >= 99%); accuracy at alpha 0 shown.",
+    "23: sort's greedily decoded y3 loss (as claim 11), the teacher-forced one shown.",
+    "24, 32: the same simple readings for both: the largest weight on one rank at any step (32 was: on the step's own "
+    "rank) and the real query's score line R^2 (24 was: the key lines' R^2, now shown).",
+    "27: 'very similar' is a mean cosine of at least 0.9 (was: above chance).",
+    "30: 'never' is judged per head, every head (was: the mean over heads, now shown).",
+    "31: 'mostly' adds a judged part, the positional share above one half.",
+    "33: 'not linear' is a line R^2 below 0.8, the complement of claim 18's 'roughly a straight line' (was below 0.9).",
 ]
 VERDICTS = ("reproduced", "partly", "not reproduced", "not testable")   # the only place verdict words are written
 AGGREGATE = ("Each claim is judged on every seed: a seed reproduces it when every part that can be tested there "
@@ -668,8 +1172,10 @@ class Rule:
         text = {"about": lambda: f"within +-25% of {a} ({_fmt(0.75 * self.a)} to {_fmt(1.25 * self.a)})",
                 "about_points": lambda: f"within +-5 points of {_fmt(100 * self.a)}%",
                 "order_of": lambda: f"at most sqrt(10) x {a} = {_fmt(math.sqrt(10) * self.a)}",
+                "ratio": lambda: f"within a factor sqrt(10) of {a} ({_fmt(self.a / math.sqrt(10))} to {_fmt(self.a * math.sqrt(10))})",
+                "poisson": lambda: f"the study's {a} inside the central 95% of a Poisson count with this mean",
                 "range": lambda: f"between {a} and {b}",
-                "few": lambda: "more than 0 and at most 10% of the frequencies",
+                "few": lambda: f"more than 0 and at most 1.25 x {a} = {_fmt(1.25 * self.a)} (the upper end of 'about {a}')",
                 "at_least": lambda: f">= {a}", "at_most": lambda: f"<= {a}", "above": lambda: f"> {a}",
                 "below": lambda: f"< {a}", "equals": lambda: f"= {a}",
                 "above_chance": lambda: "above the chance level", "not_above_chance": lambda: "not above the chance level",
@@ -690,13 +1196,28 @@ class Rule:
             return False
         a, b = self.a, self.b
         return bool({"about": lambda: abs(v - a) <= 0.25 * abs(a), "about_points": lambda: abs(v - a) <= 0.05,
-                     "order_of": lambda: v <= math.sqrt(10) * a, "range": lambda: a <= v <= b, "few": lambda: 0 < v <= 0.1,
+                     "order_of": lambda: v <= math.sqrt(10) * a, "range": lambda: a <= v <= b, "few": lambda: 0 < v <= 1.25 * a,
+                     "ratio": lambda: a / math.sqrt(10) <= v <= a * math.sqrt(10),
+                     "poisson": lambda: poisson_interval(v)[0] <= a <= poisson_interval(v)[1],
                      "at_least": lambda: v >= a, "at_most": lambda: v <= a, "above": lambda: v > a, "below": lambda: v < a,
                      "equals": lambda: v == a, "above_chance": lambda: v > chance,
                      "not_above_chance": lambda: v <= chance}[self.kind]())
 
 
 EVERY = 0.9
+
+
+def poisson_interval(mean, level=0.95):
+    """The central `level` interval [lo, hi] of a Poisson count with this mean: lo the smallest k with
+    P(N <= k) > (1 - level) / 2, hi the smallest k with P(N <= k) >= (1 + level) / 2."""
+    lo, k, cdf = None, 0, 0.0
+    while True:
+        cdf += math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) if mean > 0 else float(k == 0)
+        if lo is None and cdf > (1 - level) / 2:
+            lo = k
+        if cdf >= (1 + level) / 2:
+            return lo, k
+        k += 1
 
 
 class NotTestable(Exception):
@@ -725,7 +1246,7 @@ class Claim:
     beside: dict = None # another run shown beside, not judged (the fast default addition run)
 
 
-ABOUT, PTS, ORDER, RANGE, FEW = "about", "about_points", "order_of", "range", "few"
+ABOUT, PTS, ORDER, RANGE, FEW, RATIO, POISSON = "about", "about_points", "order_of", "range", "few", "ratio", "poisson"
 AT_LEAST, AT_MOST, ABOVE, BELOW, EQUALS, CHANCE, NOT_CHANCE, SHOWN = (
     "at_least", "at_most", "above", "below", "equals", "above_chance", "not_above_chance", "shown")
 STUDY_CUT = 20 / 100          # the study's 'below 20' of numbers 0..99, as a fraction of n
@@ -752,6 +1273,39 @@ def _no_number_query(task):
                       f"at x1 is only ever a key")
 
 
+NANDA = mg.PRESETS["nanda"]
+HOLDS = 0.99                  # '100%' with a 1-point allowance for a finite test set
+
+
+def holds_to(f):
+    """The policy's robustness reading, from the run's curve (ov_robustness_alpha, _accuracy): the
+    largest grid alpha up to which accuracy stays >= HOLDS at every alpha from 0; None if it never
+    was (accuracy below HOLDS at alpha 0). A dip followed by a recovery ends it at the dip."""
+    last = None
+    for alpha, acc in zip(f["ov_robustness_alpha"], f["ov_robustness_accuracy"]):
+        if acc is None or acc < HOLDS:
+            break
+        last = alpha
+    return last
+
+
+def expected_small_max(f, draws=40000):
+    """The expected count, in `draws` tuples of five numbers drawn uniformly from 0..n-1 (tasks.py;
+    dropping repeated tuples changes it negligibly), of tuples whose max is below the cut:
+    draws (cut / n)^5."""
+    return draws * (f["small_cut"] / f["n"]) ** tasks.N_INPUTS
+
+
+def _largest_rank_weight(f):
+    """The largest mean attention weight any head puts on one input rank, at any step."""
+    return float(np.max(f["attention_weight_by_rank"]))
+
+
+ROBUST = ("the policy's robustness reading: the largest alpha (0.05 grid) up to which accuracy stays >= 99% with every "
+          "head's attention forced onto {0} and a fraction alpha of {1} mixed in (accuracy at alpha 0 shown). The target "
+          "keeps the larger weight until alpha 0.5, so a copier read out linearly would hold to just below 0.5")
+
+
 def _median_at_sort_epochs(F):
     e = F["sort"]["epochs_trained"]
     snap = F["median"].get("snapshot_test", {}).get(str(e))
@@ -774,18 +1328,28 @@ def _width_column(F, task, key):
 
 CLAIMS = [
     Claim(1, "Loss curves show grokking: it begins around epoch 10k and ends around 15k (their setup).",
-          "first epoch with test accuracy >= 10% (begins) and >= 99% (ends)", {"add": "add_nanda"},
+          "first epoch with test accuracy >= 10% (begins) and >= 99% (ends). The study's setup: 5,000 training pairs (its p, "
+          "lr and weight decay are not stated). Ours differs: Nanda et al.'s preset, p {p}, {f:.0%} of the pairs = {m:,} "
+          "training pairs, lr {lr:g}, weight decay {wd:g}, full batch, 20k epochs here where Nanda et al. trained {e}k; the "
+          "window is judged on this, the nearest setup we have".format(
+              p=NANDA["p"], f=NANDA["frac_train"], m=int(NANDA["frac_train"] * NANDA["p"] ** 2), lr=NANDA["lr"],
+              wd=NANDA["weight_decay"], e=NANDA["epochs"] // 1000), {"add": "add_nanda"},
           (Part("begins", lambda F: _reached(F["add"], "epoch_test_acc_10", 1.25 * 10000), Rule(ABOUT, 10000)),
            Part("ends", lambda F: _reached(F["add"], "epoch_test_acc_99", 1.25 * 15000), Rule(ABOUT, 15000))),
           beside={"add": "add"}),
     Claim(2, "Position embeddings 0 and 1 are close but not equal: norm of the difference 0.766, cosine similarity 0.617.",
-          "|W_pos[0] - W_pos[1]| and their cosine (chance: 99th percentile |cosine| of two random vectors)", {"add": "add_nanda"},
-          (Part("|difference|", lambda F: (_w_pos_testable(F["add"]), F["add"]["pos_embed_diff_norm"])[1], Rule(ABOUT, 0.7655)),
+          "|W_pos[0] - W_pos[1]| and their cosine (chance: 99th percentile |cosine| of two random vectors). The |difference| "
+          "is judged always; the cosine is not tested when a row is at the weight-decay noise floor (under a tenth of W_E's "
+          "median row norm), where the angle of two near-zero rows means nothing", {"add": "add_nanda"},
+          (Part("|difference|", lambda F: F["add"]["pos_embed_diff_norm"], Rule(ABOUT, 0.7655)),
            Part("cosine", lambda F: (_w_pos_testable(F["add"]), (F["add"]["pos_embed_cosine"], F["add"]["cosine_chance_pair"]))[1],
                 Rule(ABOUT, 0.6173))), beside={"add": "add"}),
     Claim(3, "The model is commutative: largest difference of neuron activations between (x, y) and (y, x) is about 1e-5.",
-          "max |pre-ReLU activation(a, b) - activation(b, a)| over all p^2 inputs", {"add": "add_nanda"},
+          "max |pre-ReLU activation(a, b) - activation(b, a)| over all p^2 inputs (the study prints 'difference in neuron "
+          "activations' without naming its statistic: the largest, the claim's reading and the strictest, is judged; the "
+          "mean and the largest relative to the largest activation are shown)", {"add": "add_nanda"},
           (Part("max difference", lambda F: F["add"]["swap_max_abs_diff"], Rule(ORDER, 1e-5)),
+           Part("mean difference", lambda F: F["add"]["swap_mean_abs_diff"], Rule(SHOWN)),
            Part("relative to the largest activation", lambda F: F["add"]["swap_max_abs_diff_relative"], Rule(SHOWN))),
           beside={"add": "add"}),
     Claim(4, "The = token pays about equal attention (~0.5) to positions 0 and 1, in every head.",
@@ -803,9 +1367,9 @@ CLAIMS = [
           (Part("median share", lambda F: (F["add"]["neuron_variance_in_best_frequency_median"], F["add"]["neuron_best_frequency_chance"]),
                 Rule(ABOVE, 0.5)),), beside={"add": "add"}),
     Claim(7, "In the 2-D Fourier basis, attention and neuron activations are sparse: a few frequencies, symmetric in (x, y).",
-          "the neurons' key frequencies as a share of the (p-1)/2; asymmetry of the attention spectra (mean over heads) and of "
-          "the neurons' (median)", {"add": "add_nanda"},
-          (Part("neuron key frequencies / (p-1)/2", lambda F: F["add"]["n_key_frequencies_neurons"] / F["add"]["K"], Rule(FEW)),
+          "the neurons' key frequencies (a count; 'a few' read with the same cut-off as claim 8's 'about 5'); asymmetry of "
+          "the attention spectra (mean over heads) and of the neurons' (median)", {"add": "add_nanda"},
+          (Part("neuron key frequencies", lambda F: F["add"]["n_key_frequencies_neurons"], Rule(FEW, 5)),
            Part("attention asymmetry", lambda F: F["add"]["attention_spectrum_asymmetry"], Rule(AT_MOST, 0.1)),
            Part("neuron asymmetry", lambda F: F["add"]["neuron_spectrum_asymmetry_median"], Rule(AT_MOST, 0.1))),
           beside={"add": "add"}),
@@ -815,25 +1379,36 @@ CLAIMS = [
           beside={"add": "add"}),
     Claim(9, "Max generalises without first overfitting (no grokking); sort does not generalise at the original data size; "
              "a 10x larger training set fixes sort.",
-          "max: epoch of test accuracy >= 99% minus epoch of train accuracy >= 99%; sort's test sequence accuracy with a "
-          "tenth of the training set (the same optimiser steps) and with all of it",
+          "max: test accuracy at the first evaluation where train accuracy reaches 99% (a lag of one evaluation is not "
+          "'overfitting first'; the epochs of test 99% minus train 99% shown); sort's test sequence accuracy with a tenth "
+          "of the training set (the same optimiser steps) and with all of it",
           {"max": "max", "small": "sort_small", "sort": "sort"},
-          (Part("max: test 99% minus train 99% (epochs)", lambda F: None if None in (F["max"]["epoch_test_acc_99"], F["max"]["epoch_train_acc_99"])
-                else F["max"]["epoch_test_acc_99"] - F["max"]["epoch_train_acc_99"], Rule(AT_MOST, 0)),
+          (Part("max: test accuracy when train first reaches 99%", lambda F: F["max"]["test_acc_at_train_99"], Rule(AT_LEAST, 0.9)),
+           Part("max: test 99% minus train 99% (epochs)", lambda F: None if None in (F["max"]["epoch_test_acc_99"], F["max"]["epoch_train_acc_99"])
+                else F["max"]["epoch_test_acc_99"] - F["max"]["epoch_train_acc_99"], Rule(SHOWN)),
            Part("sort, 1/10 data: sequence accuracy", lambda F: F["small"]["final"]["test_seq_acc"], Rule(BELOW, 0.9)),
            Part("sort, all data: sequence accuracy", lambda F: F["sort"]["final"]["test_seq_acc"], Rule(AT_LEAST, 0.9)))),
     Claim(10, "Random 5-tuples rarely have small maxima (about 10 of 40k below 20); augmenting training with small-number "
               "tuples raises accuracy on the augmented test set from ~85% to ~95%.",
-          "training tuples with max below n/5, per 40k; final accuracy on the test set balanced over answers, without and "
-          "with --augment", {"max": "max", "aug": "max_augment"},
-          (Part("per 40k below n/5", lambda F: 40000 * F["max"]["train_max_below_n_over_5"] / F["max"]["train_tuples"], Rule(ABOUT, 10)),
+          "the count of small maxima is a property of the sampler, the same on every seed (one data split): the expected "
+          "count of 40k uniform tuples with max below n/5, 40000 (cut/n)^5, is judged as a count in a random sample (the "
+          "study's 10 is one draw), our training draw's count per 40k shown beside. The augmentation is judged on the test "
+          "set balanced over answers (every answer equally often: our 'augmented test set'): the gain and both levels, "
+          "without and with --augment", {"max": "max", "aug": "max_augment"},
+          (Part("expected per 40k below n/5", lambda F: expected_small_max(F["max"]), Rule(POISSON, 10)),
+           Part("our draw, per 40k", lambda F: 40000 * F["max"]["train_max_below_n_over_5"] / F["max"]["train_tuples"], Rule(SHOWN)),
+           Part("balanced accuracy gain", lambda F: F["aug"]["balanced_accuracy"] - F["max"]["balanced_accuracy"], Rule(PTS, 0.10)),
            Part("balanced accuracy, plain", lambda F: F["max"]["balanced_accuracy"], Rule(PTS, 0.85)),
            Part("balanced accuracy, augmented", lambda F: F["aug"]["balanced_accuracy"], Rule(PTS, 0.95)))),
     Claim(11, "Sort is learned better than median on the same data: ~10x lower loss and ~+5 points accuracy.",
-          "sort's middle output y3 (the median; teacher-forced) against the median run at the same epoch, same data: "
-          "median loss / y3 loss, and y3 accuracy minus median accuracy", {"sort": "sort", "median": "median"},
-          (Part("loss ratio", lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_test_loss"], Rule(ABOUT, 10)),
-           Part("accuracy gain", lambda F: F["sort"]["y3_test_accuracy"] - _median_at_sort_epochs(F)["test_acc"], Rule(ABOUT, 0.05)))),
+          "sort's middle output y3 (the median), greedily decoded (the model's own y1, y2 fed back), against the median "
+          "run at the same epoch, same data: median loss / y3 loss, and y3 accuracy minus median accuracy; the "
+          "teacher-forced y3 (given the true y1, y2) shown beside", {"sort": "sort", "median": "median"},
+          (Part("loss ratio", lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_greedy_test_loss"], Rule(RATIO, 10)),
+           Part("accuracy gain", lambda F: F["sort"]["y3_greedy_test_accuracy"] - _median_at_sort_epochs(F)["test_acc"], Rule(PTS, 0.05)),
+           Part("loss ratio, teacher-forced y3", lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_test_loss"], Rule(SHOWN)),
+           Part("accuracy gain, teacher-forced y3", lambda F: F["sort"]["y3_test_accuracy"] - _median_at_sort_epochs(F)["test_acc"],
+                Rule(SHOWN)))),
     Claim(12, "Width sweep: final test loss is best at d_model = 32 for addition (bias-variance U shape), and at d_model = 512 "
               "for median.",
           "per seed, the width with the lowest final test loss among the runs that converged (test loss changed <= 25% over "
@@ -849,18 +1424,27 @@ CLAIMS = [
            Part("addition: converged, by width", lambda F: _width_column(F, "add", "converged"), Rule(SHOWN)),
            Part("median: converged, by width", lambda F: _width_column(F, "median", "converged"), Rule(SHOWN)))),
     Claim(13, "A special data set of edge cases improves performance only marginally.",
-          "max: final accuracy on the random test set with --augment minus without", {"max": "max", "aug": "max_augment"},
-          (Part("change", lambda F: F["aug"]["final"]["test_acc"] - F["max"]["final"]["test_acc"], Rule(RANGE, -0.02, 0.02)),)),
+          "max: the special data set is the augmentation of claim 10 (tuples of small numbers, the edge cases random tuples "
+          "miss) and performance is read where the study measured it, on the test set balanced over answers (where the "
+          "edge cases count): the gain with --augment over without. It is the same gain as claim 10's, which the study puts "
+          "at ~+10 points there and calls marginal here, so on one test set at most one of the two can pass. The "
+          "random test set's change is shown beside (small maxima are ~(1/5)^5 of it, so it can hardly move)",
+          {"max": "max", "aug": "max_augment"},
+          (Part("balanced accuracy gain", lambda F: F["aug"]["balanced_accuracy"] - F["max"]["balanced_accuracy"],
+                Rule(RANGE, -0.02, 0.02)),
+           Part("random test set change", lambda F: F["aug"]["final"]["test_acc"] - F["max"]["final"]["test_acc"], Rule(SHOWN)))),
     Claim(14, "Max: position embeddings of the 5 inputs are close to each other and nearly perpendicular to CLS.",
           "mean cosine of the inputs' W_pos rows; mean |cosine| of CLS's with them (chance: random vectors)", {"max": "max"},
           (Part("inputs mean cosine", lambda F: (F["max"]["pos_cosine_inputs_mean"], F["max"]["pos_cosine_inputs_chance"]), Rule(CHANCE)),
            Part("CLS mean |cosine|", lambda F: (F["max"]["pos_cosine_cls_inputs_mean_abs"], F["max"]["pos_cosine_cls_chance"]),
                 Rule(NOT_CHANCE)))),
     Claim(15, "Max: pre-ReLU activations for all 120 orderings of 5 numbers have cosine similarity close to 1: order does not matter.",
-          "smallest cosine of CLS's pre-ReLU activations over pairs of orderings (also centred on the mean activation of "
-          "120 random tuples); chance: 99th percentile over pairs of those tuples with different answers (pairs with the "
-          "same answer have cosines near 1 whatever the order)", {"max": "max"},
+          "smallest cosine of CLS's pre-ReLU activations over pairs of orderings against chance (the 99th percentile over "
+          "pairs of 120 random tuples with different answers; pairs with the same answer have cosines near 1 whatever the "
+          "order); 'almost all close to 1': the 10th percentile over pairs at least 0.9; the min centred on the random "
+          "tuples' mean activation shown", {"max": "max"},
           (Part("min cosine", lambda F: (F["max"]["permutation_cosine_min"], F["max"]["permutation_cosine_chance"]), Rule(CHANCE)),
+           Part("close to 1: 10th percentile over pairs", lambda F: F["max"]["permutation_cosine_p10"], Rule(AT_LEAST, 0.9)),
            Part("min cosine, centred", lambda F: (F["max"]["permutation_cosine_centred_min"],
                                                   F["max"]["permutation_cosine_centred_chance"]), Rule(SHOWN)))),
     Claim(16, "Max: every head at CLS attends (almost) exclusively to the position holding the largest number.",
@@ -869,17 +1453,24 @@ CLAIMS = [
            Part("when the runner-up is max-1", lambda F: F["max"]["head_mean_attention_on_max_runner_up_close"], Rule(SHOWN)),
            Part("argmax on the maximum", lambda F: F["max"]["head_top_attention_on_max_fraction"], Rule(SHOWN)))),
     Claim(17, "QK: the un-normalised score for (query number, key number) grows with the key; near the diagonal the difference is small.",
-          "the real query (CLS) against every number at each input position: correlation of the score with the number, per head",
+          "the real query (CLS) against every number at each input position: correlation of the score with the number, per "
+          "head. 'Near the diagonal' needs a number as the query and cannot be tested; the study's table (a number at CLS's "
+          "position as query) shown: correlation of its score with |query - key|, mean over heads",
           {"max": "max"},
           (Part("CLS score vs key number, per head", lambda F: F["max"]["cls_score_key_correlation_per_head"], Rule(ABOVE, 0.5, every=True)),
-           Part("near the diagonal (a number as query)", lambda F: _no_number_query("max"), Rule(SHOWN)))),
+           Part("near the diagonal (a number as query)", lambda F: _no_number_query("max"), Rule(ABOVE, 0.5)),
+           Part("study's construction: score vs |query - key|", lambda F: F["max"]["number_query_score_distance_correlation"],
+                Rule(SHOWN)))),
     Claim(18, "Each dimension of q and of k is roughly a straight line in the input number; a dimension increasing in q is "
               "decreasing in k; numbers 0-20 are under-represented and flat.",
-          "per-dimension line fits of k (numbers at the inputs) and of q (a number at CLS's position: never formed by the "
-          "model, the study's analysis); sign of the slopes; k slope on 0..n/5 against n/5..n", {"max": "max"},
+          "per-dimension line fits of k (numbers at the inputs); k slope on 0..n/5 against n/5..n. q of a number needs a "
+          "number as the query (the study puts it at CLS's position): its line fit and the slopes' signs cannot be tested; "
+          "the study's construction is shown", {"max": "max"},
           (Part("k median R^2", lambda F: F["max"]["k_fit_r2_median"], Rule(AT_LEAST, 0.8)),
-           Part("q median R^2", lambda F: F["max"]["q_fit_r2_median"], Rule(AT_LEAST, 0.8)),
-           Part("q, k slopes of opposite sign", lambda F: F["max"]["q_k_slopes_opposite_sign_fraction"], Rule(AT_LEAST, 0.9)),
+           Part("q median R^2 (a number as query)", lambda F: _no_number_query("max"), Rule(AT_LEAST, 0.8)),
+           Part("q, k slopes of opposite sign (a number as query)", lambda F: _no_number_query("max"), Rule(AT_LEAST, 0.9)),
+           Part("study's construction: q median R^2", lambda F: F["max"]["q_fit_r2_median"], Rule(SHOWN)),
+           Part("study's construction: slopes of opposite sign", lambda F: F["max"]["q_k_slopes_opposite_sign_fraction"], Rule(SHOWN)),
            Part("k flatter below n/5", lambda F: F["max"]["k_flatter_below_n_over_5_fraction"], Rule(ABOVE, 0.5)))),
     Claim(19, "Fitting y = m x + c per dimension gives attention = softmax(0.15 (x - 59.53)): 0.15 acts as an inverse "
               "temperature, 59.5 is the centre of the effective data (20-100).",
@@ -901,26 +1492,34 @@ CLAIMS = [
           (Part("outputs >= n/5", lambda F: F["max"]["ov_forced_accuracy_balanced_large_outputs"], Rule(AT_LEAST, 0.95)),
            Part("outputs < n/5", lambda F: F["max"]["ov_forced_accuracy_balanced_small_outputs"], Rule(BELOW, 0.95)))),
     Claim(22, "Copying is robust: 20-30% of a competing value vector can be mixed in before accuracy drops from 100%.",
-          "largest alpha (steps of 0.05) of the runner-up mixed into the forced attention with test accuracy >= 99%", {"max": "max"},
-          (Part("holds to alpha", lambda F: F["max"]["ov_copy_holds_to_alpha"], Rule(RANGE, 0.2, 0.3)),)),
+          ROBUST.format("the maximum", "the runner-up's value vector") + " (test set)", {"max": "max"},
+          (Part("holds to alpha", lambda F: holds_to(F["max"]), Rule(RANGE, 0.2, 0.3)),
+           Part("accuracy at alpha 0", lambda F: F["max"]["ov_robustness_accuracy"][0], Rule(SHOWN)))),
     Claim(23, "Median: loss curves (it trains, with worse loss than sort).",
-          "median's final test accuracy; its test loss over sort's y3 loss at the same epoch", {"median": "median", "sort": "sort"},
+          "median's final test accuracy; its test loss over sort's greedily decoded y3 loss at the same epoch (as in claim "
+          "11; teacher-forced shown)", {"median": "median", "sort": "sort"},
           (Part("test accuracy", lambda F: F["median"]["final"]["test_acc"], Rule(AT_LEAST, 0.9)),
-           Part("loss / sort's", lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_test_loss"], Rule(ABOVE, 1)))),
+           Part("loss / sort's", lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_greedy_test_loss"], Rule(ABOVE, 1)),
+           Part("loss / sort's, teacher-forced y3", lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_test_loss"],
+                Rule(SHOWN)))),
     Claim(24, "Median: no interpretation found for the attention pattern.",
-          "the simple readings: the largest mean attention weight any head puts on one input rank; the key lines' median R^2",
+          "the simple readings, as in claim 32: the largest mean attention weight any head puts on one input rank; median R^2 "
+          "of a line through the real query's (CLS's) scores against the key number; the key lines' R^2 shown",
           {"median": "median"},
-          (Part("largest weight on one rank", lambda F: F["median"]["largest_rank_weight_best_head"], Rule(BELOW, 0.5)),
-           Part("k line R^2", lambda F: F["median"]["k_fit_r2_median"], Rule(BELOW, 0.8)))),
+          (Part("largest weight on one rank", lambda F: _largest_rank_weight(F["median"]), Rule(BELOW, 0.5)),
+           Part("CLS score line R^2", lambda F: F["median"]["sep_score_line_r2_median"], Rule(BELOW, 0.8)),
+           Part("k line R^2", lambda F: F["median"]["k_fit_r2_median"], Rule(SHOWN)))),
     Claim(25, "Median: the OV circuit is still robust.",
-          "largest alpha of the next-ranked input mixed into attention forced onto the median with accuracy >= 99% "
-          "('still': at least the max claim's lower end, 0.2)", {"median": "median"},
-          (Part("holds to alpha", lambda F: F["median"]["ov_copy_holds_to_alpha"], Rule(AT_LEAST, 0.2)),)),
+          ROBUST.format("the median", "the next-ranked input's value vector") + "; 'still': at least the max claim's lower end, 0.2 (test set)",
+          {"median": "median"},
+          (Part("holds to alpha", lambda F: holds_to(F["median"]), Rule(AT_LEAST, 0.2)),
+           Part("accuracy at alpha 0", lambda F: F["median"]["ov_robustness_accuracy"][0], Rule(SHOWN)))),
     Claim(26, "Sort: loss and accuracy curves (it trains).", "sort's final test sequence accuracy (greedy decoding)", {"sort": "sort"},
           (Part("sequence accuracy", lambda F: F["sort"]["final"]["test_seq_acc"], Rule(AT_LEAST, 0.9)),)),
     Claim(27, "Sort: position embeddings of the first five positions are very similar (positional invariance).",
-          "mean cosine of the inputs' W_pos rows (chance: random vectors)", {"sort": "sort"},
-          (Part("inputs mean cosine", lambda F: (F["sort"]["pos_cosine_inputs_mean"], F["sort"]["pos_cosine_inputs_chance"]), Rule(CHANCE)),)),
+          "mean cosine of the inputs' W_pos rows; 'very similar': at least 0.9 (chance shown: random vectors)", {"sort": "sort"},
+          (Part("inputs mean cosine", lambda F: (F["sort"]["pos_cosine_inputs_mean"], F["sort"]["pos_cosine_inputs_chance"]),
+                Rule(AT_LEAST, 0.9)),)),
     Claim(28, "Sort: neuron activations are invariant to the ordering of the input.",
           "smallest cosine of the pre-ReLU activations at the five readouts over the 120 orderings (also centred, as in "
           "claim 15); chance: pairs of random tuples with different answers", {"sort": "sort"},
@@ -934,31 +1533,42 @@ CLAIMS = [
            Part("that weight, per step", lambda F: F["sort"]["own_rank_weight_per_step"], Rule(SHOWN)))),
     Claim(30, "Sort: the current token attends only to the inputs (and one other position, per head), never to previously "
               "predicted tokens.",
-          "attention weight on the outputs before the current one, mean over heads and test inputs, steps predicting y3..y5",
-          {"sort": "sort"},
-          (Part("on previous outputs", lambda F: F["sort"]["attention_on_previous_outputs_mean"], Rule(AT_MOST, 0.05)),
+          "attention weight on the outputs before the current one, per head ('never' for each head), mean over test inputs "
+          "and the steps predicting y3..y5; the mean over heads shown", {"sort": "sort"},
+          (Part("on previous outputs, per head", lambda F: F["sort"]["attention_on_previous_outputs_per_head"],
+                Rule(AT_MOST, 0.05, every=True)),
+           Part("on previous outputs, mean over heads", lambda F: F["sort"]["attention_on_previous_outputs_mean"], Rule(SHOWN)),
            Part("on the inputs", lambda F: F["sort"]["attention_on_inputs_mean"], Rule(SHOWN)))),
     Claim(31, "Sort: the prediction depends on the position being predicted rather than on 'the smallest number larger than "
               "the current one'.",
-          "replace y_s by y_(s+1) at its position: share of answers y_(s+1) (positional) minus y_(s+2) (successor)", {"sort": "sort"},
+          "replace y_s by y_(s+1) at its position (steps 2-4, each weighted equally): share of answers y_(s+1) (positional) "
+          "minus y_(s+2) (successor), 'rather than'; the positional share, 'mostly' (the study's wording)", {"sort": "sort"},
           (Part("positional minus successor", lambda F: F["sort"]["intervention_position_answer"] - F["sort"]["intervention_successor_answer"],
-                Rule(ABOVE, 0)),)),
+                Rule(ABOVE, 0)),
+           Part("positional share", lambda F: F["sort"]["intervention_position_answer"], Rule(ABOVE, 0.5)))),
     Claim(32, "Sort: a one-head model is still hard to interpret.",
-          "the one-head model's mean attention weight on the step's own rank (mean over steps); its SEP score line R^2",
-          {"one": "sort_1head"},
-          (Part("weight on own rank", lambda F: F["one"]["own_rank_weight_mean"], Rule(BELOW, 0.5)),
-           Part("SEP score line R^2", lambda F: F["one"]["sep_score_line_r2_median"], Rule(BELOW, 0.8)))),
+          "the simple readings, as in claim 24: the largest mean attention weight the one head puts on one input rank at "
+          "any step; median R^2 of a line through the real SEP query's scores against the key number; its weight on the "
+          "step's own rank (mean over steps) shown", {"one": "sort_1head"},
+          (Part("largest weight on one rank", lambda F: _largest_rank_weight(F["one"]), Rule(BELOW, 0.5)),
+           Part("SEP score line R^2", lambda F: F["one"]["sep_score_line_r2_median"], Rule(BELOW, 0.8)),
+           Part("weight on own rank", lambda F: F["one"]["own_rank_weight_mean"], Rule(SHOWN)))),
     Claim(33, "Sort: QK scores against input values look polynomial rather than linear; no pattern when the second number "
               "moves to other positions.",
           "the real queries (the previous output at each decoding position) against every number at each input: median R^2 "
-          "of a line and of a cubic in the key number", {"sort": "sort"},
-          (Part("line R^2", lambda F: F["sort"]["decoding_score_line_r2_median"], Rule(BELOW, 0.9)),
-           Part("cubic R^2", lambda F: F["sort"]["decoding_score_cubic_r2_median"], Rule(AT_LEAST, 0.8)),
-           Part("second number moved (x1 as query)", lambda F: _no_number_query("sort"), Rule(SHOWN)))),
-    Claim(34, "Sort: OV copying is robust to 30-40% of a competing value vector.",
-          "largest alpha of the next-ranked input mixed into attention forced onto each answer's input with accuracy >= 99%",
+          "of a line and of a cubic in the key number. 'The second number moved' needs x1 as the query and cannot be tested; 'no "
+          "pattern' would be no cubic fit; the study's construction (a number at x1 as query, keys at x2..x5) shown",
           {"sort": "sort"},
-          (Part("holds to alpha", lambda F: F["sort"]["ov_copy_holds_to_alpha"], Rule(RANGE, 0.3, 0.4)),)),
+          (Part("line R^2", lambda F: F["sort"]["decoding_score_line_r2_median"], Rule(BELOW, 0.8)),
+           Part("cubic R^2", lambda F: F["sort"]["decoding_score_cubic_r2_median"], Rule(AT_LEAST, 0.8)),
+           Part("second number moved: cubic R^2 (x1 as query)", lambda F: _no_number_query("sort"), Rule(BELOW, 0.8)),
+           Part("study's construction: line R^2", lambda F: F["sort"]["x1_query_score_line_r2_median"], Rule(SHOWN)),
+           Part("study's construction: cubic R^2", lambda F: F["sort"]["x1_query_score_cubic_r2_median"], Rule(SHOWN)))),
+    Claim(34, "Sort: OV copying is robust to 30-40% of a competing value vector.",
+          ROBUST.format("each answer's input", "the value vector of a neighbour in rank") + " (test set, teacher-forced, all five outputs)",
+          {"sort": "sort"},
+          (Part("holds to alpha", lambda F: holds_to(F["sort"]), Rule(RANGE, 0.3, 0.4)),
+           Part("accuracy at alpha 0", lambda F: F["sort"]["ov_robustness_accuracy"][0], Rule(SHOWN)))),
 ]
 
 
@@ -1087,7 +1697,8 @@ def write_report(root="figures"):
     rows = judge_all(found)
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     with open(os.path.join(root, "findings.json"), "w") as f:
-        json.dump(_plain({"policy": POLICY, "aggregate": AGGREGATE, "counts": counts, "claims": rows}), f, indent=1)
+        json.dump(_plain({"policy": POLICY, "revised": [REVISED_WHEN, *REVISED], "aggregate": AGGREGATE, "counts": counts,
+                          "claims": rows}), f, indent=1)
     esc = lambda s: str(s).replace("|", "\\|")          # a bare | would end the cell
     lines = ["# Reproduction report", "",
              "Generated by `python study.py report` (run by `make figures`) from the claims table in study.py and the",
@@ -1097,6 +1708,7 @@ def write_report(root="figures"):
              "was made; the previous single-seed pipeline's numbers (commit 937c2f6) were on record when they were "
              "written.", ""]
     lines += [f"- {p}" for p in POLICY]
+    lines += ["", REVISED_WHEN, ""] + [f"- claim{'s' * (',' in r.split(':')[0])} {r}" for r in REVISED]
     lines += ["", AGGREGATE, "", "Seeds are weight-init seeds (the data split is fixed); `sN` marks a seed's value, `ok`/`no` "
               "whether it passes the part's rule, `-` a part that cannot be tested there.", "",
               "## Verdicts", "", ", ".join(f"{n} {k}" for k, n in counts.items()) + f" (of {len(rows)} claims).", "",

@@ -199,7 +199,9 @@ RULES = [  # rule, just inside, just outside, chance level
     (Rule("about_points", 0.85), 0.899, 0.901, None), (Rule("about_points", 0.85), 0.801, 0.799, None),
     (Rule("order_of", 1e-5), 3.16e-5, 3.17e-5, None),
     (Rule("range", 0.2, 0.3), 0.3, 0.31, None), (Rule("range", 0.2, 0.3), 0.2, 0.19, None),
-    (Rule("few"), 0.1, 0.11, None), (Rule("few"), 0.01, 0.0, None),
+    (Rule("few", 5), 6, 7, None), (Rule("few", 5), 1, 0, None),
+    (Rule("ratio", 10), 31.6, 31.7, None), (Rule("ratio", 10), 3.163, 3.162, None),
+    (Rule("poisson", 10), 4.8, 4.79, None), (Rule("poisson", 10), 18.39, 18.4, None),
     (Rule("at_least", 0.9), 0.9, 0.899, None), (Rule("at_most", 0.05), 0.05, 0.051, None),
     (Rule("above", 0.5), 0.501, 0.5, None), (Rule("below", 0.9), 0.899, 0.9, None),
     (Rule("equals", 32), 32, 64, None),
@@ -245,24 +247,80 @@ def test_the_claims_table_holds_the_34_claims_in_the_study_order():
     for c in study.CLAIMS:
         assert c.words and c.quantity and c.runs and c.parts
         for p in c.parts:
-            assert p.rule.kind in ("about", "about_points", "order_of", "range", "few", "at_least", "at_most", "above",
-                                   "below", "equals", "above_chance", "not_above_chance", "shown")
+            assert p.rule.kind in ("about", "about_points", "order_of", "range", "few", "ratio", "poisson", "at_least",
+                                   "at_most", "above", "below", "equals", "above_chance", "not_above_chance", "shown")
             p.rule.describe()
 
 
+ALPHAS = [round(0.05 * i, 2) for i in range(21)]
+
+
+def robustness_curve(holds):
+    """A planted robustness curve: accuracy 1 up to alpha `holds`, then falling."""
+    return {"ov_robustness_alpha": ALPHAS, "ov_robustness_accuracy": [1.0 if a <= holds else 0.5 for a in ALPHAS]}
+
+
+def claim(number):
+    return next(c for c in study.CLAIMS if c.number == number)
+
+
 def test_judge_counts_seeds_and_says_why_a_part_cannot_be_tested():
-    robust = next(c for c in study.CLAIMS if c.number == 22)
-    found = {"max": {0: {"ov_copy_holds_to_alpha": 0.25}, 1: {"ov_copy_holds_to_alpha": 0.3}, 2: {"ov_copy_holds_to_alpha": 0.35}}}
-    row = study.judge(robust, found)
+    found = {"max": {0: robustness_curve(0.25), 1: robustness_curve(0.3), 2: robustness_curve(0.35)}}
+    row = study.judge(claim(22), found)
     assert (row["k"], row["n"], row["verdict"]) == (2, 3, study.VERDICTS[0])
-    found["max"][1]["ov_copy_holds_to_alpha"] = 0.4
-    assert study.judge(robust, found)["verdict"] == study.VERDICTS[1]
-    pos = next(c for c in study.CLAIMS if c.number == 2)
+    found["max"][1] = robustness_curve(0.4)
+    assert study.judge(claim(22), found)["verdict"] == study.VERDICTS[1]
     tiny = {"W_pos_row_norms": [1e-4, 2e-4], "W_E_row_norm_median": 1.0, "pos_embed_diff_norm": 1e-4,
             "pos_embed_cosine": 0.9, "cosine_chance_pair": 0.3}
-    row = study.judge(pos, {"add_nanda": {0: tiny}})
-    assert row["verdict"] == study.VERDICTS[3] and row["n"] == 0
+    row = study.judge(claim(2), {"add_nanda": {0: tiny}})       # the |difference| is judged, the cosine is not
+    assert row["verdict"] == study.VERDICTS[2] and row["n"] == 1
     assert "noise floor" in row["not_testable"][0] and "0.0001" in row["not_testable"][0]
+
+
+def test_holds_to_reads_the_curve_from_alpha_zero_up_to_the_first_drop():
+    curve = robustness_curve(0.2)
+    assert study.holds_to(curve) == 0.2
+    curve["ov_robustness_accuracy"][6] = 1.0                     # a recovery after the drop does not count
+    assert study.holds_to(curve) == 0.2
+    curve["ov_robustness_accuracy"][3] = 0.9899                  # just below 99%: ends the run at 0.1
+    assert study.holds_to(curve) == 0.1
+    curve["ov_robustness_accuracy"][3] = 0.99                    # 100% read with a 1-point allowance
+    assert study.holds_to(curve) == 0.2
+    assert study.holds_to({**curve, "ov_robustness_accuracy": [0.98] + [1.0] * 20}) is None   # never at 100%
+
+
+@pytest.mark.parametrize("holds,passes", [(0.2, True), (0.15, False), (None, False)])
+def test_claim_25_median_still_robust_can_fail(holds, passes):
+    f = robustness_curve(holds if holds is not None else -1)     # -1: below 99% already at alpha 0
+    row = study.judge(claim(25), {"median": {0: f}})
+    assert row["verdict"] == study.VERDICTS[0 if passes else 2]
+
+
+def test_claim_10_count_is_the_samplers_expectation_and_claim_13_reads_the_same_gain():
+    plain = {"n": 100, "small_cut": 20, "train_max_below_n_over_5": 4, "train_tuples": 20000, "balanced_accuracy": 0.85,
+             "final": {"test_acc": 0.99}}
+    assert study.expected_small_max(plain) == pytest.approx(40000 * 0.2 ** 5)            # 12.8, the same for every seed
+    aug = {**plain, "balanced_accuracy": 0.95, "final": {"test_acc": 0.995}}
+    found = {"max": {0: plain}, "max_augment": {0: aug}}
+    ten = study.judge(claim(10), found)["seeds"]["0"]["parts"]
+    assert [p["passes"] for p in ten] == [True, None, True, True, True] and ten[1]["value"] == 8
+    assert study.judge(claim(13), found)["verdict"] == study.VERDICTS[2]     # +10 points is not marginal
+    found["max_augment"][0] = {**aug, "balanced_accuracy": 0.86}
+    assert study.judge(claim(13), found)["verdict"] == study.VERDICTS[0]
+    assert study.judge(claim(10), found)["verdict"] == study.VERDICTS[2]     # at most one of the two
+    assert "contradict" in claim(13).quantity or "at most one" in claim(13).quantity
+
+
+def test_every_number_as_query_part_is_not_testable_with_the_construction_shown():
+    for number in (17, 18, 33):
+        c = claim(number)
+        needs = [p for p in c.parts if "as query" in p.label]
+        shown = [p for p in c.parts if p.label.startswith("study's construction")]
+        assert needs and shown and all(p.rule.kind == "shown" for p in shown)
+        task = next(iter(c.runs.values()))
+        for p in needs:
+            row = study.judge_part(p, {r: {} for r in c.runs})
+            assert "never forms this query" in row["not_testable"], (number, p.label)
 
 
 # ---------------------------------------------------------------- a whole mini study on tiny runs
@@ -326,6 +384,8 @@ def test_mini_study_every_report_row_comes_from_the_claims_table(mini_study):
     assert ", ".join(f"{n} {k}" for k, n in counts.items()) in text
     for line in study.POLICY:
         assert line in text
+    assert study.REVISED_WHEN in text and all(r in text for r in study.REVISED)
+    assert table["revised"] == [study.REVISED_WHEN, *study.REVISED]
     assert study.AGGREGATE in text
     beside = report_rows(text, "| # | per seed |")
     assert [int(r[0]) for r in beside] == list(range(1, 9))
@@ -347,7 +407,7 @@ def test_a_planted_finding_changes_the_row_and_its_verdict(mini_study, tmp_path)
     for s in (0, 1):
         path = copy / f"max_s{s}" / "findings.json"
         saved = json.loads(path.read_text())
-        saved["measured"]["ov_copy_holds_to_alpha"] = 0.25
+        saved["measured"].update(robustness_curve(0.25))
         path.write_text(json.dumps(saved))
     study.write_report(str(copy))
     row = next(r for r in report_rows((copy / "REPORT.md").read_text(), "| # | the study |") if r[0] == "22")

@@ -1,0 +1,229 @@
+"""Tests of the addition helpers in analysis.py on planted examples: tables and weights built
+with known frequencies, so each helper's answer is known before it runs (phases, ablations,
+the multiplication step in the neurons, W_out @ W_U, the logits' a+b-c structure, the
+embedding circles and the key-frequency threshold)."""
+import numpy as np
+import pytest
+
+import analysis
+import minigrok as mg
+
+
+def grid(p):
+    return np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+
+
+def planted_embedding(p, d, freqs, seed=0):
+    """W_E [p, d]: cos and sin of each frequency along its own random directions, plus a constant."""
+    rng = np.random.default_rng(seed)
+    x = np.arange(p)
+    W = np.outer(np.ones(p), rng.standard_normal(d))
+    for k in freqs:
+        W += np.outer(np.cos(2 * np.pi * k * x / p), rng.standard_normal(d))
+        W += np.outer(np.sin(2 * np.pi * k * x / p), rng.standard_normal(d))
+    return W
+
+
+# ---------------------------------------------------------------- phases
+def test_phases_of_planted_progress_measures():
+    e = np.arange(0, 20001, 250)
+    s = lambda x, mid, width: 1 / (1 + np.exp(-(x - mid) / width))
+    measures = {"epoch": e,
+                "excluded_loss": (e - 1500.0) ** 2 / 1e6 + 0.01,              # lowest at 1500
+                "restricted_loss": 4.0 * (1 - s(e, 8000, 300)) + 1e-4,        # falls around 8000
+                "gini_W_E": 0.1 + 0.5 * s(e, 11000, 300),                     # rises around 11000
+                "weight_norm": 3000 - 1500 * s(e, 10500, 300)}                # falls around 10500
+    end_memorise, start_cleanup, end_cleanup = analysis.phases(measures)
+    assert end_memorise == 1500
+    # restricted loss <= 1% of its value at 1500: 4 (1 - s) <= 0.04, s >= 0.99, e >= 8000 + 300 ln 99 = 9379
+    assert start_cleanup == 9500
+    # the Gini settles last: |gini - final| <= 5% of its range once 0.5 (1 - s) <= 0.05 * 0.5 -> e >= 11000 + 300 ln 19 = 11883
+    assert end_cleanup == 12000
+
+
+def test_settle_epoch_of_a_step_and_of_a_curve_still_moving():
+    e = np.arange(10) * 100
+    assert analysis.settle_epoch(e, np.r_[np.zeros(4), np.ones(6)], 0) == 400
+    assert analysis.settle_epoch(e, np.arange(10.0), 0) == 900        # never settles before the end
+    assert analysis.settle_epoch(e, np.ones(10), 300) == 300          # flat from the start
+
+
+# ---------------------------------------------------------------- ablations
+def test_embedding_without_a_frequency_removes_exactly_its_cos_and_sin():
+    p, d = 23, 16
+    basis, _ = analysis.fourier_basis(p)
+    W = planted_embedding(p, d, [3, 7])
+    params = {"W_E": np.vstack([W, np.ones((1, d))])}                 # the '=' row stays
+    out = analysis.embedding_without_frequencies(params, p, [3])["W_E"]
+    before = analysis.frequency_norms(analysis.fourier_1d(W, basis))
+    after = analysis.frequency_norms(analysis.fourier_1d(out[:p], basis))
+    assert after[2] == pytest.approx(0, abs=1e-20)
+    np.testing.assert_allclose(np.delete(after, 2), np.delete(before, 2), rtol=1e-10, atol=1e-20)
+    np.testing.assert_array_equal(out[p], params["W_E"][p])
+
+
+def test_control_frequencies_take_the_strongest_non_key_then_random_others():
+    norms = np.array([1, 9, 1, 5, 1, 8, 1, 1.0])                      # frequencies 1..8
+    ctrl = analysis.control_frequencies(norms, np.array([2, 6]), n_random=3)
+    assert ctrl[0] == 4 and len(set(ctrl)) == 4
+    assert not set(ctrl) & {2, 6} and set(ctrl) <= set(range(1, 9))
+
+
+def test_ablating_a_frequency_the_embedding_lacks_changes_nothing():
+    p = 13
+    cfg = mg.Config(task="add", p=p, d_model=16, n_heads=2, d_head=8, d_mlp=32, dtype="float64")
+    params = mg.init_params(cfg, p + 1, p, 3)
+    params["W_E"] = analysis.embedding_without_frequencies(params, p, [4])["W_E"]   # no frequency 4 in W_E
+    mask = np.random.default_rng(0).random((p, p)) < 0.5
+    ab = analysis.frequency_ablations(params, p, [4, 2], mask)
+    logits = analysis.run_all_pairs(params, p)[0]
+    loss, acc = analysis.loss_and_accuracy(logits, p)
+    assert ab["embedding"]["loss"][0] == pytest.approx(loss, rel=1e-12)
+    assert ab["embedding"]["accuracy"][0] == acc
+    assert ab["embedding"]["loss"][1] != pytest.approx(loss, rel=1e-6)     # frequency 2 is there: it matters
+    excluded = analysis.restricted_and_excluded(logits, p, [2])[1]
+    assert ab["logits"]["test_loss"][1] == pytest.approx(analysis.loss_and_accuracy(excluded, p, mask)[0], rel=1e-12)
+
+
+# ---------------------------------------------------------------- the multiplication step
+def test_neuron_term_shares_of_planted_neurons():
+    p, k = 17, 5
+    a, b = grid(p)
+    w = 2 * np.pi * k / p
+    acts = np.stack([np.cos(w * a) * np.cos(w * b) + 2,                  # product only
+                     np.cos(w * a) + np.sin(w * b),                       # linear only
+                     np.cos(w * a) * np.sin(w * b) + np.cos(w * a),       # product p^2/4, linear p^2/2: 1/3
+                     np.zeros((p, p))], -1)                               # dead
+    freq, product, linear = analysis.neuron_term_shares(acts, analysis.fourier_basis(p)[0])
+    assert freq[:3].tolist() == [k, k, k]
+    np.testing.assert_allclose(product, [1, 0, 1 / 3, 0], atol=1e-12)
+    np.testing.assert_allclose(linear, [0, 1, 2 / 3, 0], atol=1e-12)
+
+
+def test_neuron_logit_map_norms_and_top_overlap():
+    p, d, d_mlp = 19, 8, 6
+    c = np.arange(p)
+    rng = np.random.default_rng(1)
+    W_U = np.outer(rng.standard_normal(d), np.cos(2 * np.pi * 4 * c / p)) + \
+        0.5 * np.outer(rng.standard_normal(d), np.sin(2 * np.pi * 7 * c / p))
+    norms = analysis.neuron_logit_map_norms({"W_out": rng.standard_normal((d_mlp, d)), "W_U": W_U}, p,
+                                            analysis.fourier_basis(p)[0])
+    assert np.flatnonzero(norms > 1e-12 * norms.max()).tolist() == [3, 6]
+    assert analysis.top_overlap(norms, np.array([4, 7])) == 1
+    assert analysis.top_overlap(norms, np.array([4, 2])) == 0.5
+
+
+# ---------------------------------------------------------------- the logits and the embedding circles
+def test_logit_sum_shares_of_a_planted_table():
+    p = 11
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    w = lambda k: 2 * np.pi * k / p
+    key = 5 * np.cos(w(2) * (a + b - c)) + 2 * np.sin(w(3) * (a + b - c))
+    other = 3 * np.cos(w(4) * (a - b)) * np.cos(w(1) * c)                 # no a+b-c structure
+    shares = analysis.logit_sum_shares(key + 7, p)
+    want = np.zeros(5)
+    want[1], want[2] = 25 / 29, 4 / 29                                    # variances 25/2 and 4/2
+    np.testing.assert_allclose(shares, want, atol=1e-12)
+    # other: 9 (1/2)(1/2) per cell on average, beside 29/2
+    np.testing.assert_allclose(analysis.logit_sum_shares(key + other, p), want * 14.5 / (14.5 + 2.25), atol=1e-12)
+
+
+def test_spectrum_of_a_table_with_an_output_axis_sums_over_it():
+    p = 7
+    basis, _ = analysis.fourier_basis(p)
+    t = np.random.default_rng(2).standard_normal((p, p, 3))
+    S = analysis.spectrum(t, basis)
+    np.testing.assert_allclose(S ** 2, sum(analysis.spectrum(t[:, :, i], basis) ** 2 for i in range(3)), rtol=1e-12)
+
+
+def test_embedding_circle_puts_number_x_at_angle_w_k_x():
+    p, d, k = 29, 12, 6
+    W = planted_embedding(p, d, [k, 11])
+    basis, _ = analysis.fourier_basis(p)
+    # the other frequency and the constant leak into the plane of frequency k through their
+    # directions' overlap with it (random directions here), so keep only frequency k
+    clean = analysis.frequency_rows(basis, [k])
+    xy = analysis.embedding_circle(clean.T @ (clean @ W), basis, k)
+    # an ellipse in general (cos and sin directions of unequal length); after whitening a circle
+    u, s, vt = np.linalg.svd(xy - xy.mean(0), full_matrices=False)
+    angle = np.angle(u[:, 0] + 1j * u[:, 1])
+    step = np.angle(np.exp(1j * np.diff(angle)))
+    np.testing.assert_allclose(np.abs(step), 2 * np.pi * k / p, atol=1e-9)
+    assert np.all(np.sign(step) == np.sign(step[0]))
+
+
+def test_key_frequency_counts_fall_as_the_threshold_rises():
+    norms = np.r_[30.0, 10.0, np.ones(8)]                                 # shares 0.625, 0.21, 0.02 each; 1/K = 0.1
+    counts = analysis.key_frequency_counts(norms, [0.1, 1, 3, 7])
+    assert counts.tolist() == [10, 2, 1, 0]
+
+
+# ---- max, median, sort
+def small_five_model(n, n_ctx, seed=0, d=8, H=2, dh=4, m=16):
+    """A random float64 model for the five-number tasks, biases non-zero (nothing hides behind zeros)."""
+    rng = np.random.default_rng(seed)
+    shapes = {"W_E": (n + 1, d), "W_pos": (n_ctx, d), "W_Q": (H, d, dh), "W_K": (H, d, dh), "W_V": (H, d, dh),
+              "W_O": (H, dh, d), "W_in": (d, m), "W_out": (m, d), "W_U": (d, n), "b_in": (m,), "b_out": (d,)}
+    return {k: rng.standard_normal(s) / np.sqrt(s[-2] if len(s) > 1 else 4) for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize("task", ["max", "sort"])
+def test_ov_copy_matrix_equals_the_path_written_out(task):
+    """Each readout's residual is its own embedding plus sum_h (W_E[x] + W_pos[j]) W_V W_O for the
+    attended input; then the MLP and W_U. Written out here per example, position and step."""
+    import tasks
+    n, lay = 7, tasks.LAYOUTS[task]
+    params = small_five_model(n, lay.n_ctx)
+    rng = np.random.default_rng(1)
+    tokens, _ = tasks.sequences(task, rng.integers(0, n, (40, 5)), n)
+    M, count = analysis.ov_copy_matrix(params, tokens, lay.n_read, n)
+    ov = np.einsum("hde,hef->df", params["W_V"], params["W_O"])                  # sum over heads of W_V[h] W_O[h]
+    want, seen = np.zeros((lay.n_read, n, n)), np.zeros(n)
+    for t in tokens:
+        for j in range(5):
+            seen[t[j]] += 1
+            for s in range(lay.n_read):
+                q = lay.first_read + s
+                resid = params["W_E"][t[q]] + params["W_pos"][q] + (params["W_E"][t[j]] + params["W_pos"][j]) @ ov
+                resid = resid + np.maximum(resid @ params["W_in"] + params["b_in"], 0) @ params["W_out"] + params["b_out"]
+                want[s, t[j]] += resid @ params["W_U"]
+    np.testing.assert_array_equal(count, seen)
+    ok = seen > 0
+    np.testing.assert_allclose(M[:, ok], want[:, ok] / seen[ok, None], rtol=1e-9, atol=1e-12)
+    assert np.isnan(M[:, ~ok]).all()
+
+
+def test_copy_share_of_a_planted_matrix():
+    n = 20
+    M = 3 * np.eye(n) + 0.1 * np.random.default_rng(0).standard_normal((n, n))
+    M[:4] = np.roll(M[:4], 1, axis=1)                       # four numbers copied to their successor
+    M[5] = np.nan                                           # a number never attended: skipped
+    share, prob = analysis.copy_share(M)
+    assert share == pytest.approx(15 / 19)
+    assert 0 < prob < share                                  # the four miss, the others are confident but not certain
+
+
+def test_fit_quadratic_finds_a_planted_bump_and_its_peak():
+    x = np.arange(100.0)
+    rng = np.random.default_rng(0)
+    bump = -0.01 * (x - 37) ** 2 + 2                                   # a bell peaking at 37
+    Y = np.stack([bump, 2 * bump + 1, 0.5 * x], 1)                     # [x, 3]: two bumps and a line
+    a, vertex, r2, fitted = analysis.fit_quadratic(x, Y)
+    np.testing.assert_allclose(a, [-0.01, -0.02, 0], atol=1e-12)
+    np.testing.assert_allclose(vertex[:2], [37, 37])
+    np.testing.assert_allclose(r2, 1)
+    np.testing.assert_allclose(fitted, Y, atol=1e-9)
+    assert analysis.fit_linear(x, bump)[2] < 0.5                       # a line cannot: the bump is near the middle
+    noisy = bump[:, None] + 0.3 * rng.standard_normal((100, 4))
+    a, vertex, r2, _ = analysis.fit_quadratic(x, noisy.reshape(100, 2, 2))
+    assert a.shape == vertex.shape == r2.shape == (2, 2)
+    assert (a < 0).all() and (np.abs(vertex - 37) < 3).all() and (r2 > 0.8).all()
+
+
+def test_fit_quadratic_peak_of_an_inverted_u_over_ranks():
+    ranks = np.arange(5)
+    weights = np.array([[0.1, 0.2, 0.4, 0.2, 0.1], [0.05, 0.1, 0.2, 0.4, 0.25]]).T   # [rank, head]
+    a, vertex, r2, _ = analysis.fit_quadratic(ranks, weights)
+    assert (a < 0).all()
+    assert vertex[0] == pytest.approx(2)                    # symmetric: the peak is the median rank
+    assert 2.5 < vertex[1] < 4                               # skewed to the larger ranks: the peak moves past the median
