@@ -556,8 +556,14 @@ def scores_by_position(params, n, query_token, query_pos, key_positions=range(FI
 
 
 def holds_to(alphas, curve, level=0.99):
-    ok = [a for a, c in zip(alphas, curve) if c >= level]
-    return float(max(ok)) if ok else 0.0
+    """The largest alpha up to which accuracy stays >= level at every alpha from the first one
+    (a dip followed by a recovery ends it at the dip); None if it is below level at the first."""
+    last = None
+    for alpha, acc in zip(alphas, curve):
+        if acc is None or acc < level:
+            break
+        last = float(alpha)
+    return last
 
 
 # ============================================================================ baselines and small statistics

@@ -158,7 +158,8 @@ def plot_progress(history, measures, bounds, path, reference=None):
     ax.plot(he, history["train_loss"], label="train loss", color="grey")
     ax.plot(e, measures["restricted_loss"], label="restricted loss (all inputs)", color="C2")
     ax.plot(e, measures["excluded_loss"], label="excluded loss (train inputs)", color="C3")
-    ax.set(yscale="log", ylabel="cross-entropy loss (log scale)", title="losses")
+    ax.set(yscale="log", ylabel="cross-entropy loss (log scale)")
+    ax.set_title("losses" + ("  (Nanda et al.'s marks above)" if reference else ""), pad=14)
     axes[1].plot(e, measures["gini_W_E"], label="W_E (input side)")
     axes[1].plot(e, measures["gini_W_out_U"], label="W_out @ W_U (output side)")
     axes[1].set(ylabel="Gini coefficient", title="Gini of the Fourier-component norms")
@@ -170,8 +171,8 @@ def plot_progress(history, measures, bounds, path, reference=None):
             if epoch <= last:
                 ax.axvline(epoch, color="k", ls="--", lw=1, label="Nanda et al. 2023" if (i == 1 and j == 0) else None)
                 if i == 0:
-                    ax.text(epoch, 0.98, f"Nanda {epoch / 1000:g}k ", transform=ax.get_xaxis_transform(), ha="right",
-                            va="top", rotation=90, fontsize=8)
+                    ax.text(epoch, 1.01, f"{epoch / 1000:g}k", transform=ax.get_xaxis_transform(), ha="center",
+                            va="bottom", fontsize=8)
         ax.set(xlabel="epoch", xlim=(0, last))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="center right")
@@ -636,7 +637,8 @@ def analyse_add(path, out_dir):
                                          "frequencies drawn at random (seed 0)"}
     for site in ab:
         acc = ab[site]["test_accuracy"]
-        found[f"ablation_{site}_key_test_accuracy_max"] = float(acc[is_key].max()) if is_key.any() else None
+        for stat in ("min", "mean", "max"):
+            found[f"ablation_{site}_key_test_accuracy_{stat}"] = float(getattr(acc[is_key], stat)()) if is_key.any() else None
         found[f"ablation_{site}_control_test_accuracy_min"] = float(acc[~is_key].min()) if (~is_key).any() else None
     plot_ablations(ablated, is_key, ab, unablated, f"{out_dir}/ablations.png")
 
@@ -737,13 +739,13 @@ def plot_invariance(params, cfg, pos_cos, example, sim, out_dir, found, steps=(0
                 ax = axes[i][h]
                 im = ax.imshow(patterns[:, h, step - n_read, FIVE.inputs], aspect="auto", cmap="viridis", vmin=0, vmax=1,
                                interpolation="nearest")
-                ax.scatter(pos[:, rank], np.arange(len(pos)), marker=".", s=3, color="r", lw=0)
+                ax.scatter(pos[:, rank], np.arange(len(pos)), marker="|", s=14, color="r", linewidths=1.5)
                 ax.set_xticks(range(FIVE.n_inputs), [f"x{j + 1}" for j in range(FIVE.n_inputs)])
                 ax.set(title=f"head {h}" if i == 0 else "", ylabel=f"{ex.tolist()}\nordering (of 120)" if h == 0 else "")
         fig.colorbar(im, ax=axes.ravel().tolist(), label="attention weight", shrink=0.6)
         where = f"the prediction of y{step + 1} (position {FIVE.sep + step})" if cfg.task == "sort" else "CLS"
         fig.suptitle(f"Attention from {where} to each input, for the 120 orderings of three random tuples "
-                     f"(rows)\nred dots: the position holding {name} (the answer)")
+                     f"(rows)\nred marks: the position holding {name} (the answer)")
         fig.savefig(f"{out_dir}/attention_orderings{'_step' + str(step + 1) if cfg.task == 'sort' else ''}.png", dpi=100)
         plt.close(fig)
 
@@ -779,7 +781,7 @@ def qk_line_analysis(params, n, found):
 
 def ov_robustness(alphas, accuracy_at):
     curve = [accuracy_at(a) for a in alphas]
-    return curve, an.holds_to(alphas, curve)
+    return curve, an.holds_to(alphas, curve, HOLDS)
 
 
 def analyse_max(path, out_dir):
@@ -1278,15 +1280,9 @@ HOLDS = 0.99                  # '100%' with a 1-point allowance for a finite tes
 
 
 def holds_to(f):
-    """The policy's robustness reading, from the run's curve (ov_robustness_alpha, _accuracy): the
-    largest grid alpha up to which accuracy stays >= HOLDS at every alpha from 0; None if it never
-    was (accuracy below HOLDS at alpha 0). A dip followed by a recovery ends it at the dip."""
-    last = None
-    for alpha, acc in zip(f["ov_robustness_alpha"], f["ov_robustness_accuracy"]):
-        if acc is None or acc < HOLDS:
-            break
-        last = alpha
-    return last
+    """The policy's robustness reading of the run's curve (ov_robustness_alpha, _accuracy): the
+    largest grid alpha up to which accuracy stays >= HOLDS at every alpha from 0 (an.holds_to)."""
+    return an.holds_to(f["ov_robustness_alpha"], f["ov_robustness_accuracy"], HOLDS)
 
 
 def expected_small_max(f, draws=40000):
@@ -1634,19 +1630,19 @@ def judge_all(found):
     return rows
 
 
-def _fmt(x):
+def _fmt(x, none="never"):
     if x is None:
-        return "never"
+        return none
     if isinstance(x, bool):
         return str(x)
     if isinstance(x, float) and abs(x) >= 1000 and x == int(x):
         return f"{int(x):,}"
     if isinstance(x, float):
         return f"{x:.3g}"
-    if isinstance(x, int) and abs(x) >= 10000:
+    if isinstance(x, int) and abs(x) >= 1000:
         return f"{x:,}"
     if isinstance(x, (list, tuple)):
-        return "[" + ", ".join(_fmt(v) for v in x) + "]"
+        return "[" + ", ".join(_fmt(v, none) for v in x) + "]"
     return str(x)
 
 
@@ -1677,14 +1673,71 @@ def part_lines(row):
     return lines
 
 
-GALLERY = [("add_nanda", ["curves", "attention", "attention_fourier", "neurons", "neurons_fourier", "embedding_fourier",
-                          "position_symmetry", "progress_measures"]),
+# The analyses beyond the study's claims (issue #15): not judged, shown per seed from findings.json.
+# Each row: what is shown, the run, how its value is read from a seed's findings, the figure.
+def _ablation(site, stat, key):
+    return lambda f: f[f"ablation_{site}_{'key' if key else 'control'}_test_accuracy_{stat}"]
+
+
+EXTENSIONS = [
+    ("phase boundaries from the progress measures (memorisation ends, clean-up begins, clean-up ends; "
+     "Nanda et al.: 1,400 / 9,400 / 13,000)", "add_nanda",
+     lambda f: list(f["phase_boundaries"].values()), "progress_measures"),
+    ("key frequencies of W_E", "add_nanda", lambda f: f["key_frequencies_embedding"], "embedding_fourier"),
+    (f"number of key frequencies at threshold factor 1 / 2 / 3 / 5 / 10 (the rule: {an.KEY_FACTOR:g})", "add_nanda",
+     lambda f: [f["key_frequency_count_by_factor"][k] for k in ("1", "2", "3", "5", "10")], "key_frequency_selection"),
+    ("test accuracy with one key frequency removed from W_E: lowest / mean", "add_nanda",
+     lambda f: [_ablation("embedding", "min", True)(f), _ablation("embedding", "mean", True)(f)], "ablations"),
+    ("the same, removed from the logits: lowest / mean", "add_nanda",
+     lambda f: [_ablation("logits", "min", True)(f), _ablation("logits", "mean", True)(f)], "ablations"),
+    ("test accuracy with a control (non-key) frequency removed from W_E / from the logits: lowest", "add_nanda",
+     lambda f: [_ablation("embedding", "min", False)(f), _ablation("logits", "min", False)(f)], "ablations"),
+    ("live neurons in a key-frequency cluster (post-ReLU, > 50% of variance in one key frequency)", "add_nanda",
+     lambda f: f["neurons_in_key_frequency_clusters_share"], "neuron_terms"),
+    ("clustered neurons: median variance share in product terms (k, k) / in linear terms (k, 0), (0, k)", "add_nanda",
+     lambda f: [f["neuron_product_share_median"], f["neuron_linear_share_median"]], "neuron_terms"),
+    ("W_L = W_out W_U: share of its squared norm in W_E's key frequencies", "add_nanda",
+     lambda f: f["W_L_share_in_W_E_key_frequencies"], "W_L_fourier"),
+    ("logits: share of variance along cos(w_k (a + b - c)) of the key frequencies", "add_nanda",
+     lambda f: f["logit_sum_share_key_total"], "logits_fourier"),
+    ("embedding circles: largest radius coefficient of variation over the key frequencies", "add_nanda",
+     lambda f: max(f["embedding_circle_radius_cv"].values()), "embedding_circles"),
+    ("max: full OV matrix, share of inputs x whose top logit is x / mean probability on x", "max",
+     lambda f: [f["ov_matrix_copy_share"], f["ov_matrix_copy_probability_mean"]], "ov_matrix"),
+    ("sort: the same, averaged over the five steps", "sort",
+     lambda f: [f["ov_matrix_copy_share"], f["ov_matrix_copy_probability_mean"]], "ov_matrix"),
+    ("median: CLS score against the number, median R^2 of a parabola / of a line (per head and position)", "median",
+     lambda f: [f["cls_score_quadratic_r2_median"], f["cls_score_line_r2_median"]], "qk_by_position"),
+    ("median: CLS score, fraction of fits concave (a bell) / with the vertex inside 0..n-1", "median",
+     lambda f: [f["cls_score_concave_fraction"], f["cls_score_vertex_inside_fraction"]], "qk_by_position"),
+    ("median: attention weight by rank, parabola's peak rank per head (2 = the median)", "median",
+     lambda f: f["attention_rank_quadratic_peak_per_head"], "attention_rank"),
+]
+
+
+def extension_rows(found):
+    """[(what, run, per-seed cells, figure)]: each seed's value, or '-' where it is missing."""
+    rows = []
+    for what, run, read, fig in EXTENSIONS:
+        cells = []
+        for s, f in sorted(found.get(run, {}).items()):
+            try:
+                cells.append(f"s{s} {_fmt(read(f), none='n/a')}")
+            except (KeyError, TypeError, AttributeError, ValueError):
+                cells.append(f"s{s} -")
+        rows.append((what, run, cells, fig))
+    return rows
+
+
+GALLERY = [("add_nanda", ["curves", "progress_measures", "attention", "attention_fourier", "neurons", "neurons_fourier",
+                          "embedding_fourier", "key_frequency_selection", "embedding_circles", "ablations", "neuron_terms",
+                          "W_L_fourier", "logits_fourier", "position_symmetry"]),
            ("add", ["curves", "embedding_fourier", "progress_measures"]),
            ("max", ["curves", "position_cosine", "permutation_similarity", "attention_orderings", "qk_by_position", "qk_table",
-                    "qk_lines", "qk_table_fitted", "ov_forced", "ov_robustness"]),
-           ("median", ["curves", "attention_rank", "qk_lines", "qk_by_position", "ov_robustness"]),
+                    "qk_lines", "qk_table_fitted", "ov_matrix", "ov_forced", "ov_robustness"]),
+           ("median", ["curves", "attention_rank", "qk_lines", "qk_by_position", "ov_matrix", "ov_robustness"]),
            ("sort", ["curves", "position_cosine", "permutation_similarity", "attention_orderings_step5", "attention_rank",
-                     "qk_by_position", "ov_robustness"]),
+                     "qk_by_position", "qk_decoding", "ov_matrix", "ov_robustness"]),
            ("sort_1head", ["attention_rank", "qk_by_position"]),
            ("sort_small", ["curves"])]
 
@@ -1729,6 +1782,12 @@ def write_report(root="figures"):
             b = r["beside"]
             seeds = "<br>".join(part_lines(b) + [f"cannot test: {x}" for x in b["not_testable"]])
             lines.append("| " + " | ".join(esc(c) for c in (r["number"], seeds, f"{b['k']} of {b['n']}", b["verdict"])) + " |")
+    lines += ["", "## Beyond the study's claims (not judged)", "",
+              "The analyses an interpretability write-up on grokking shows, per seed, read from each run's findings.json.", "",
+              "| analysis | run | per seed | figure (seed 0) |", "|---|---|---|---|"]
+    for what, run, cells, fig in extension_rows(found):
+        link = f"[{fig}]({run}_s0/{fig}.png)" if os.path.exists(os.path.join(root, f"{run}_s0", f"{fig}.png")) else "-"
+        lines.append("| " + " | ".join(esc(c) for c in (what, run, "<br>".join(cells) or "-", link)) + " |")
     lines += ["", "## Gallery (seed 0)", ""]
     for run, names in GALLERY:
         have = [n for n in names if os.path.exists(os.path.join(root, f"{run}_s0", f"{n}.png"))]

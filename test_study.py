@@ -317,7 +317,6 @@ def test_every_number_as_query_part_is_not_testable_with_the_construction_shown(
         needs = [p for p in c.parts if "as query" in p.label]
         shown = [p for p in c.parts if p.label.startswith("study's construction")]
         assert needs and shown and all(p.rule.kind == "shown" for p in shown)
-        task = next(iter(c.runs.values()))
         for p in needs:
             row = study.judge_part(p, {r: {} for r in c.runs})
             assert "never forms this query" in row["not_testable"], (number, p.label)
@@ -389,6 +388,9 @@ def test_mini_study_every_report_row_comes_from_the_claims_table(mini_study):
     assert study.AGGREGATE in text
     beside = report_rows(text, "| # | per seed |")
     assert [int(r[0]) for r in beside] == list(range(1, 9))
+    extensions = report_rows(text, "| analysis | run |")       # #15's analyses, one row each, every seed shown
+    assert [r[:2] for r in extensions] == [[e[0].replace("|", "\\|"), e[1]] for e in study.EXTENSIONS]
+    assert all(r[2].startswith("s0 ") and "<br>s1 " in r[2] for r in extensions)
 
 
 def test_mini_study_drew_every_figure(mini_study):
@@ -435,3 +437,12 @@ def test_study_refuses_a_checkpoint_of_the_wrong_task(tmp_path, capsys):
         assert len(lines) == 1 and message in lines[0], lines
     assert study.main(["nonsense"]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_readme_quotes_the_committed_reports_verdict_counts():
+    """README's summary counts are the ones figures/REPORT.md computed, word for word."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(root, "figures", "REPORT.md")) as f:
+        counts = next(line for line in f if line.endswith("claims).\n"))
+    with open(os.path.join(root, "README.md")) as f:
+        assert counts.strip() in " ".join(f.read().split())
