@@ -57,7 +57,7 @@ runs/interop_add.npz: | .venv/ready
 # Every claim-bearing run is trained on each init seed in SEEDS (the data split is fixed);
 # study.py judges each claim on every seed and reports k of n.
 CODE := minigrok.py fast.py tasks.py
-STUDY := study.py analysis.py minigrok.py tasks.py
+STUDY := study.py analysis.py minigrok.py fast.py tasks.py
 # One BLAS thread per run: `make -j2` then keeps both cores busy with two runs, where two
 # runs of two threads each on two cores would spend their time waiting on each other.
 TRAIN := OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --overwrite
@@ -135,4 +135,3 @@ figures/width/findings.json: $(WIDTH_RUNS) $(STUDY)
 	$(PY) study.py width $(WIDTH_RUNS)
 figures/REPORT.md: $(FINDINGS) $(STUDY)
 	$(PY) study.py report
-	cp runs/add_s0.png figures/add_default_curve.png

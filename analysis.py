@@ -11,10 +11,12 @@ vectors of the same dimension and count) sit beside the cosines.
 
 Nothing here draws, judges or writes files: study.py runs the study (per-task drivers,
 plots, the claims table, findings.json and REPORT.md) on top of these helpers, and the
-tests plant answers in them. Builds on minigrok.py (load, forward) and tasks.py; NumPy only.
+tests plant answers in them. Builds on minigrok.py (load, forward), fast.py (forward, where only
+logits are read) and tasks.py; NumPy only.
 """
 import numpy as np
 
+import fast
 import minigrok as mg
 import tasks
 
@@ -104,6 +106,12 @@ def run_all_pairs(params, p):
             cache["mlp_pre"][:, -1].reshape(p, p, -1))
 
 
+def all_pair_logits(params, p):
+    """Logits [p, p, p] for every input (a, b) alone, by the fast engine (readout position only;
+    equal to the textbook forward by test_minigrok's equality tests): where only logits are read."""
+    return fast.forward(params, all_pairs(p), 1)[0][:, 0].reshape(p, p, -1)
+
+
 def position_symmetry(params, p):
     """Is the model symmetric in its two inputs? |W_pos[0] - W_pos[1]|, their cosine, and the
     largest |difference| of pre-ReLU neuron activations between (a, b) and (b, a)."""
@@ -175,7 +183,7 @@ def progress_measures(snapshots, cfg, freqs):
     mask = train_mask(cfg, p)
     rows = {k: [] for k in ("epoch", "restricted_loss", "excluded_loss", "gini_W_E", "gini_W_out_U", "weight_norm")}
     for epoch, params in snapshots:
-        logits, _, _ = run_all_pairs(params, p)
+        logits = all_pair_logits(params, p)
         restricted, excluded = restricted_and_excluded(logits.astype(np.float64), p, freqs)
         rows["epoch"].append(epoch)
         rows["restricted_loss"].append(loss_and_accuracy(restricted, p)[0])
@@ -248,9 +256,9 @@ def frequency_ablations(params, p, freqs, test_mask):
     excluded logits of restricted_and_excluded). Returns {"embedding"|"logits": {"loss",
     "accuracy", "test_loss", "test_accuracy": [len(freqs)]}}."""
     out = {site: {m: [] for m in ("loss", "accuracy", "test_loss", "test_accuracy")} for site in ("embedding", "logits")}
-    logits = run_all_pairs(params, p)[0].astype(np.float64)
+    logits = all_pair_logits(params, p).astype(np.float64)
     for k in freqs:
-        tables = {"embedding": run_all_pairs(embedding_without_frequencies(params, p, [k]), p)[0].astype(np.float64),
+        tables = {"embedding": all_pair_logits(embedding_without_frequencies(params, p, [k]), p).astype(np.float64),
                   "logits": restricted_and_excluded(logits, p, [k])[1]}
         for site, lg in tables.items():
             for prefix, mask in (("", None), ("test_", test_mask)):

@@ -86,18 +86,18 @@ def _shade_phases(ax, bounds, last, legend=True):
             ax.axvspan(lo, hi, color=colour, alpha=0.55, lw=0, label=label if legend else None)
 
 
-def plot_curves(history, bounds, path):
-    """Train and test loss and accuracy on a linear epoch axis, the phases shaded (bounds:
-    the three phase boundaries of analysis.phases, or None when the run kept no snapshots)."""
+def plot_curves(history, bounds, path, title):
+    """Loss and accuracy of every evaluated set on a linear epoch axis (epoch 0 included, as it
+    is), the phases shaded when bounds (analysis.phases' three boundaries) are given."""
     plt = _plt()
     e = np.array(history["epoch"])
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(12, 4.4))
     for ax in (ax_l, ax_a):
         if bounds is not None:
             _shade_phases(ax, bounds, e[-1], legend=ax is ax_l)
-    for name, colour in (("train", "C0"), ("test", "C1")):
-        ax_l.plot(e, history[f"{name}_loss"], label=f"{name} loss", color=colour)
-        ax_a.plot(e, history[f"{name}_acc"], label=name, color=colour)
+    for i, name in enumerate(k[:-5] for k in history if k.endswith("_loss")):
+        ax_l.plot(e, history[f"{name}_loss"], label=f"{name} loss", color=f"C{i}")
+        ax_a.plot(e, history[f"{name}_acc"], label=name, color=f"C{i}")
     for ax in (ax_l, ax_a):
         ax.set(xlabel="epoch", xlim=(0, e[-1]))
         ax.grid(alpha=0.3)
@@ -105,8 +105,7 @@ def plot_curves(history, bounds, path):
     ax_a.set(ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
     ax_l.legend(fontsize=8)
     ax_a.legend(fontsize=8)
-    fig.suptitle("Modular addition: train and test curves" +
-                 (", phases from the progress measures (shaded)" if bounds is not None else " (no snapshots: no phases)"))
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -569,7 +568,7 @@ def analyse_add(path, out_dir):
 
     mask = an.train_mask(cfg, p)
     restricted, _ = an.restricted_and_excluded(logits.astype(np.float64), p, freqs)
-    proj_logits, _, _ = an.run_all_pairs(an.embedding_on_key_frequencies(params, p, freqs), p)
+    proj_logits = an.all_pair_logits(an.embedding_on_key_frequencies(params, p, freqs), p)
     alpha, fitted, explained = an.closed_form_logits(logits.astype(np.float64), p, freqs)
     for name, lg in (("full_model", logits), ("restricted_logits", restricted),
                      ("embedding_on_key_frequencies", proj_logits), ("closed_form", fitted)):
@@ -596,7 +595,8 @@ def analyse_add(path, out_dir):
         found["progress_measures"] = {k: v.tolist() for k, v in measures.items()}
         plot_progress(history, measures, bounds, f"{out_dir}/progress_measures.png",
                       reference=NANDA_PHASES if nanda_preset(cfg) else None)
-    plot_curves(history, bounds, f"{out_dir}/curves.png")
+    plot_curves(history, bounds, f"{out_dir}/curves.png", f"Modular addition (p {p}): train and test curves" +
+                (", phases from the progress measures (shaded)" if bounds is not None else " (no snapshots: no phases)"))
     plot_position_symmetry(params, found, f"{out_dir}/position_symmetry.png")
     heads = range(attn.shape[2])
     _grid(plt, [attn[:, :, h, 0] for h in heads], [f"head {h}: mean {attn[:, :, h, 0].mean():.3f}" for h in heads],
@@ -857,7 +857,8 @@ def analyse_max(path, out_dir):
     found["model_test_accuracy"] = float((mg.forward(params, test_tokens, 1)[0][:, 0].argmax(-1) == test_targets[:, 0]).mean())
     found["engineered_test_accuracy"] = an.engineered_max_accuracy(params, test_tokens, test_targets, n, km, kc)
     found["line_law_weight_on_max"] = an.weight_on_max(an.line_attention(params, test_tokens, n, km, kc), test_tokens)
-    mg.plot_history(history, f"{out_dir}/curves.png", "Max of five numbers: loss and accuracy")
+    plot_curves(history, None, f"{out_dir}/curves.png",
+                f"Max of five numbers{' (augmented training set)' * cfg.augment}: loss and accuracy")
     return _save(out_dir, path, cfg, found)
 
 
@@ -879,8 +880,8 @@ def analyse_median_or_sort(path, out_dir):
     tokens, targets = tasks.make_data(cfg).evals["test"]
     found = {"heads": H}
     _history_facts(history, found)
-    mg.plot_history(history, f"{out_dir}/curves.png",
-                    f"{cfg.task.capitalize()} of five numbers ({H} head{'s' * (H > 1)}): loss and accuracy")
+    plot_curves(history, None, f"{out_dir}/curves.png", f"{cfg.task.capitalize()} of five numbers ({H} head{'s' * (H > 1)}, "
+                f"{cfg.n_train:,} training tuples): loss and accuracy")
     pos_cos, example, sim = invariance(params, cfg, found)
     plot_invariance(params, cfg, pos_cos, example, sim, out_dir, found, range(SORT.n_read) if sort else (0,))
 
