@@ -378,7 +378,7 @@ def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_la
     shared by every panel (they are compared), one labelled colour bar."""
     plt = _plt()
     nr, nc = len(rows), len(rows[0])
-    fig, axes = plt.subplots(nr, nc, figsize=(3.3 * nc + 1.4, 3.1 * nr + 0.9), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(nr, nc, figsize=(3.3 * nc + 1.4, 3.3 * nr + 1.4), squeeze=False, layout="constrained")
     vmax = max(float(np.nanmax(np.abs(t))) for row in rows for t in row)
     for i, row in enumerate(rows):
         for j, t in enumerate(row):
@@ -719,8 +719,9 @@ def plot_invariance(params, cfg, pos_cos, example, sim, out_dir, found, steps=(0
     plot_matrix(sim, f"Cosine similarity of pre-ReLU activations at the readout{'s' * (cfg.task == 'sort')}\n"
                 f"for every pair of the 120 orderings of {example.tolist()}\nmin {sim.min():.3f}; chance (99% of "
                 f"random tuples with\ndifferent answers): {c:.3f}",
-                f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering", vmin=-1, vmax=1,
-                cbar_label="cosine similarity", centred=True, chance=(-1, c), chance_label="hatched:\nchance")
+                f"{out_dir}/permutation_similarity.png", xlabel="ordering", ylabel="ordering",
+                vmin=min(float(sim.min()), c - 0.05), vmax=1, cbar_label="cosine similarity (scale: just below chance to 1)",
+                chance=(min(float(sim.min()), c - 0.05), c), chance_label="hatched:\nchance")
     n_read, H = tasks.LAYOUTS[cfg.task].n_read, params["W_Q"].shape[0]
     rng = np.random.default_rng(1)                                   # two more tuples beside invariance's
     examples = [example] + [np.sort(rng.choice(cfg.n, FIVE.n_inputs, replace=False)) for _ in range(2)]
