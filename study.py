@@ -113,13 +113,15 @@ def plot_curves(history, bounds, path, title):
 
 def plot_position_symmetry(params, sym, path):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.4))
     ax.plot(params["W_pos"][0], label="W_pos[0] (a)")
     ax.plot(params["W_pos"][1], label="W_pos[1] (b)")
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="residual dimension", ylabel="value",
            title=f"Position embeddings of a and b\n|W_pos[0] - W_pos[1]| = {sym['pos_embed_diff_norm']:.3f}, "
-                 f"cosine {sym['pos_embed_cosine']:.3f}")
+                 f"cosine {sym['pos_embed_cosine']:.3f}\n(chance, 99% of random pairs: |cosine| < "
+                 f"{sym['cosine_chance_pair']:.2f}); row norms {sym['W_pos_row_norms'][0]:.2f}, {sym['W_pos_row_norms'][1]:.2f} "
+                 f"(W_E's median {sym['W_E_row_norm_median']:.2f})")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -438,15 +440,18 @@ def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
 
 
 STUDY_BANDS = {"max": (0.2, 0.3), "sort": (0.3, 0.4)}   # the robustness the study states, in its words (claims 22, 34)
+STILL_ROBUST = 0.2     # median's 'still robust' (claim 25): at least the lower end of max's band
 
 
-def plot_robustness(alphas, curves, title, path, band=None, holds=None):
+def plot_robustness(alphas, curves, title, path, band=None, holds=None, at_least=None):
     """Accuracy against alpha, with the 99% level, alpha = 0.5 (where the competitor weighs as
     much as the answer), the study's stated band (shaded) and where the curve holds to 99%."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
     if band is not None:
         ax.axvspan(*band, color="C2", alpha=0.2, label=f"the study: robust to {band[0]:.0%}-{band[1]:.0%}")
+    if at_least is not None:
+        ax.axvline(at_least, color="C2", lw=2, alpha=0.6, label=f"'still robust' (the policy's reading): alpha >= {at_least:g}")
     ax.axhline(0.99, color="k", ls="--", lw=0.8, label="99% accuracy")
     ax.axvline(0.5, color="grey", ls=":", lw=1, label="alpha = 0.5")
     for label, curve in curves.items():
@@ -1015,7 +1020,8 @@ def analyse_median_or_sort(path, out_dir):
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
     plot_robustness(ALPHAS, {"": curve}, f"{cfg.task.capitalize()}: robustness of copying\n"
                     f"(attention forced onto the answer's input, a neighbour in rank mixed in)", f"{out_dir}/ov_robustness.png",
-                    band=STUDY_BANDS.get(cfg.task), holds=found["ov_copy_holds_to_alpha"])
+                    band=STUDY_BANDS.get(cfg.task), holds=found["ov_copy_holds_to_alpha"],
+                    at_least=None if sort else STILL_ROBUST)
     return _save(out_dir, path, cfg, found)
 
 
@@ -1372,7 +1378,8 @@ CLAIMS = [
            Part("neuron asymmetry", lambda F: F["add"]["neuron_spectrum_asymmetry_median"], Rule(AT_MOST, 0.1))),
           beside={"add": "add"}),
     Claim(8, "W_E in the Fourier basis: only about 5 frequencies are important.",
-          "key frequencies of W_E: share of its Fourier norm above 5x the uniform share", {"add": "add_nanda"},
+          f"key frequencies of W_E: share of its squared Fourier norm above {an.KEY_FACTOR:g}x the uniform share 1/K",
+          {"add": "add_nanda"},
           (Part("key frequencies", lambda F: F["add"]["n_key_frequencies_embedding"], Rule(ABOUT, 5)),),
           beside={"add": "add"}),
     Claim(9, "Max generalises without first overfitting (no grokking); sort does not generalise at the original data size; "
@@ -1510,7 +1517,7 @@ CLAIMS = [
     Claim(25, "Median: the OV circuit is still robust.",
           ROBUST.format("the median", "the next-ranked input's value vector") + "; 'still': at least the max claim's lower end, 0.2 (test set)",
           {"median": "median"},
-          (Part("holds to alpha", lambda F: holds_to(F["median"]), Rule(AT_LEAST, 0.2)),
+          (Part("holds to alpha", lambda F: holds_to(F["median"]), Rule(AT_LEAST, STILL_ROBUST)),
            Part("accuracy at alpha 0", lambda F: F["median"]["ov_robustness_accuracy"][0], Rule(SHOWN)))),
     Claim(26, "Sort: loss and accuracy curves (it trains).", "sort's final test sequence accuracy (greedy decoding)", {"sort": "sort"},
           (Part("sequence accuracy", lambda F: F["sort"]["final"]["test_seq_acc"], Rule(AT_LEAST, 0.9)),)),
