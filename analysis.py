@@ -448,6 +448,19 @@ def attention_law(params, n, k_slope, k_intercept):
     return beta, -(q_cls * k_intercept).sum(-1) / scale / beta
 
 
+def forward_with_pattern(params, tokens, n_read, pattern):
+    """mg.forward(params, tokens, n_read, pattern=pattern)'s logits, computed at the readout
+    positions only: with the readout's attention imposed, its residual is its own embedding
+    plus the imposed mix of every position's value vectors, and nothing else at other
+    positions reaches it in one layer. The textbook model's own pieces, in its order."""
+    resid_pre = mg.embed_forward(params, tokens)                                  # [batch, pos, d_model]
+    v = mg.einsum("bpd,hde->bphe", resid_pre, params["W_V"])                      # [batch, pos, head, d_head]
+    z = mg.einsum("bhqk,bkhe->bqhe", pattern, v)                                  # [batch, R, head, d_head]
+    resid_mid = resid_pre[:, tokens.shape[1] - n_read:] + mg.einsum("bqhe,hed->bqd", z, params["W_O"])
+    mlp_out, _ = mg.mlp_forward(params, resid_mid)
+    return mg.unembed_forward(params, resid_mid + mlp_out)                        # [batch, R, d_vocab_out]
+
+
 def forced_pattern(tokens, n_heads, target_pos, other_pos=None, alpha=0.0):
     """Attention from CLS of every head put on target_pos [batch], with a fraction alpha
     moved to other_pos: (1 - alpha) one-hot + alpha one-hot. [batch, head, 1, pos]."""
@@ -474,7 +487,7 @@ def ov_copy_accuracy(params, tokens, targets, n, alpha=0.0):
     fraction alpha of the runner-up's value vector mixed in; and accuracy per output value."""
     top, second = argmax_and_runner_up(tokens)
     pattern = forced_pattern(tokens, params["W_Q"].shape[0], top, second, alpha)
-    logits, _ = mg.forward(params, tokens, 1, pattern=pattern)
+    logits = forward_with_pattern(params, tokens, 1, pattern)
     hit = logits[:, 0].argmax(-1) == targets[:, 0]
     per_value = np.array([hit[targets[:, 0] == v].mean() if (targets[:, 0] == v).any() else np.nan
                           for v in range(n)])
@@ -498,7 +511,7 @@ def line_attention(params, tokens, n, k_slope, k_intercept):
 def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
     """End-to-end accuracy with the CLS query's attention computed from the key lines (line_attention)."""
     pattern = line_attention(params, tokens, n, k_slope, k_intercept).astype(np.float32)
-    logits, _ = mg.forward(params, tokens, 1, pattern=pattern)
+    logits = forward_with_pattern(params, tokens, 1, pattern)
     return float((logits[:, 0].argmax(-1) == targets[:, 0]).mean())
 
 
@@ -524,7 +537,7 @@ def rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, alpha=0
     for s in range(n_read):
         pattern[rows, :, s, pos[:, target_rank[s]]] += 1 - alpha
         pattern[rows, :, s, pos[:, other_rank[s]]] += alpha
-    logits, _ = mg.forward(params, tokens, n_read, pattern=pattern)
+    logits = forward_with_pattern(params, tokens, n_read, pattern)
     return float((logits.argmax(-1) == targets).mean())
 
 
@@ -660,7 +673,7 @@ def ov_copy_matrix(params, tokens, n_read, n):
     for j in range(FIVE.n_inputs):
         pattern = np.zeros((batch, H, n_read, n_pos), np.float32)
         pattern[..., j] = 1
-        logits, _ = mg.forward(params, tokens, n_read, pattern=pattern)          # [batch, step, output]
+        logits = forward_with_pattern(params, tokens, n_read, pattern)           # [batch, step, output]
         np.add.at(total, (slice(None), tokens[:, j]), logits.transpose(1, 0, 2).astype(np.float64))
         count += np.bincount(tokens[:, j], minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):

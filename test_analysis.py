@@ -193,6 +193,21 @@ def test_ov_copy_matrix_equals_the_path_written_out(task):
     assert np.isnan(M[:, ~ok]).all()
 
 
+@pytest.mark.parametrize("task", ["max", "median", "sort"])
+def test_forward_with_pattern_is_the_textbook_forward_at_the_readouts(task):
+    """The readout-only forward with an imposed pattern gives mg.forward's logits (float64 weights)."""
+    import tasks
+    n, lay = 7, tasks.LAYOUTS[task]
+    params = small_five_model(n, lay.n_ctx)
+    rng = np.random.default_rng(2)
+    tokens, _ = tasks.sequences(task, rng.integers(0, n, (30, 5)), n)
+    pattern = rng.random((30, params["W_Q"].shape[0], lay.n_read, lay.n_ctx))
+    pattern /= pattern.sum(-1, keepdims=True)
+    want, _ = mg.forward(params, tokens, lay.n_read, pattern=pattern.copy())
+    np.testing.assert_allclose(analysis.forward_with_pattern(params, tokens, lay.n_read, pattern), want,
+                               rtol=1e-12, atol=1e-12)
+
+
 def test_copy_share_of_a_planted_matrix():
     n = 20
     M = 3 * np.eye(n) + 0.1 * np.random.default_rng(0).standard_normal((n, n))
