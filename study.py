@@ -553,6 +553,8 @@ def analyse_add(path, out_dir):
     found["key_frequencies_neurons"], found["n_key_frequencies_neurons"] = neuron_freqs.tolist(), len(neuron_freqs)
     found.update(an.position_symmetry(params, p))
     found["swap_mean_abs_diff"] = float(np.abs(acts - acts.transpose(1, 0, 2)).mean())   # claim 3: the study names no statistic
+    post_swap = np.abs(np.maximum(acts, 0) - np.maximum(acts, 0).transpose(1, 0, 2))       # after the ReLU (mlp_post)
+    found["swap_post_relu_max_abs_diff"], found["swap_post_relu_mean_abs_diff"] = float(post_swap.max()), float(post_swap.mean())
     found["W_pos_row_norms"] = np.linalg.norm(params["W_pos"][:2].astype(np.float64), axis=1)
     found["W_E_row_norm_median"] = float(np.median(np.linalg.norm(params["W_E"][:p].astype(np.float64), axis=1)))
     found["cosine_chance_pair"] = float(np.quantile(np.abs(an.chance_cosines(cfg.d_model, 2)[:, 0, 1]), 0.99))
@@ -798,7 +800,7 @@ def analyse_max(path, out_dir):
     n, H = cfg.n, params["W_Q"].shape[0]
     data = tasks.make_data(cfg)
     test_tokens, test_targets = data.evals["test"]
-    found = {"augmented": cfg.augment}
+    found = {"augmented": cfg.augment, "d_head": cfg.d_head}
     _history_facts(history, found)
     found["balanced_accuracy"] = history["balanced_acc"][-1]
     plain = data.train[0][:cfg.n_train, FIVE.inputs]                   # the random tuples (augmentation comes after them)
@@ -1351,10 +1353,13 @@ CLAIMS = [
     Claim(3, "The model is commutative: largest difference of neuron activations between (x, y) and (y, x) is about 1e-5.",
           "max |pre-ReLU activation(a, b) - activation(b, a)| over all p^2 inputs (the study prints 'difference in neuron "
           "activations' without naming its statistic: the largest, the claim's reading and the strictest, is judged; the "
-          "mean and the largest relative to the largest activation are shown)", {"add": "add_nanda"},
+          "mean and the largest relative to the largest activation are shown; the study adds that 'any possible difference "
+          "is eliminated at the MLP', so the same after the ReLU is shown too)", {"add": "add_nanda"},
           (Part("max difference", lambda F: F["add"]["swap_max_abs_diff"], Rule(ORDER, 1e-5)),
            Part("mean difference", lambda F: F["add"]["swap_mean_abs_diff"], Rule(SHOWN)),
-           Part("relative to the largest activation", lambda F: F["add"]["swap_max_abs_diff_relative"], Rule(SHOWN))),
+           Part("relative to the largest activation", lambda F: F["add"]["swap_max_abs_diff_relative"], Rule(SHOWN)),
+           Part("after the ReLU: max / mean difference", lambda F: [F["add"]["swap_post_relu_max_abs_diff"],
+                                                                  F["add"]["swap_post_relu_mean_abs_diff"]], Rule(SHOWN))),
           beside={"add": "add"}),
     Claim(4, "The = token pays about equal attention (~0.5) to positions 0 and 1, in every head.",
           "mean attention from '=' to position 0, per head, over all p^2 inputs", {"add": "add_nanda"},
@@ -1430,8 +1435,8 @@ CLAIMS = [
            Part("median: converged, by width", lambda F: _width_column(F, "median", "converged"), Rule(SHOWN)))),
     Claim(13, "A special data set of edge cases improves performance only marginally.",
           "max: the special data set is the augmentation of claim 10 (tuples of small numbers, the edge cases random tuples "
-          "miss) and performance is read where the study measured it, on the test set balanced over answers (where the "
-          "edge cases count): the gain with --augment over without. It is the same gain as claim 10's, which the study puts "
+          "miss) and performance is read on the same test set as claim 10, balanced over answers (where the edge cases "
+          "count; the study does not say which set): the gain with --augment over without. It is the same gain as claim 10's, which the study puts "
           "at ~+10 points there and calls marginal here, so on one test set at most one of the two can pass. The "
           "random test set's change is shown beside (small maxima are ~(1/5)^5 of it, so it can hardly move)",
           {"max": "max", "aug": "max_augment"},
@@ -1479,11 +1484,15 @@ CLAIMS = [
            Part("k flatter below n/5", lambda F: F["max"]["k_flatter_below_n_over_5_fraction"], Rule(ABOVE, 0.5)))),
     Claim(19, "Fitting y = m x + c per dimension gives attention = softmax(0.15 (x - 59.53)): 0.15 acts as an inverse "
               "temperature, 59.5 is the centre of the effective data (20-100).",
-          "the CLS query against the fitted key lines: beta (mean over heads) and x0 (median). x0 cancels in the softmax over "
+          "the CLS query against the fitted key lines: beta (mean over heads; the model's scores are q.k / sqrt(d_head), so "
+          "beta is per unit of those; the study's sum (m x + c)(m x + c) names no scaling: beta without it shown) and x0 "
+          "(median). x0 cancels in the softmax over "
           "the five inputs, softmax(beta (x - x0)) = softmax(beta x); it sets only the weight against CLS's own key",
           {"max": "max"},
           (Part("beta", lambda F: F["max"]["attention_beta"], Rule(ABOUT, 0.15)),
            Part("x0", lambda F: F["max"]["attention_x0"], Rule(ABOUT, 59.53)),
+           Part("beta without the 1/sqrt(d_head) of the attention scores", lambda F: F["max"]["attention_beta"] *
+                math.sqrt(F["max"]["d_head"]), Rule(SHOWN)),
            Part("mean weight on the max: the lines' law, per head", lambda F: F["max"]["line_law_weight_on_max"], Rule(SHOWN)),
            Part("mean weight on the max: the model, per head", lambda F: F["max"]["head_mean_attention_on_max"], Rule(SHOWN)))),
     Claim(20, "The score table recomputed from the fitted lines is close to the original.",
@@ -1562,18 +1571,23 @@ CLAIMS = [
               "moves to other positions.",
           "the real queries (the previous output at each decoding position) against every number at each input: median R^2 "
           "of a line and of a cubic in the key number. 'The second number moved' needs x1 as the query and cannot be tested; 'no "
-          "pattern' would be no cubic fit; the study's construction (a number at x1 as query, keys at x2..x5) shown",
-          {"sort": "sort"},
+          "pattern' would be no cubic fit; the study's construction (a number at x1 as query, keys at x2..x5) shown. The "
+          "study's passage follows its line 'we also tried one head', so it may be about the one-head model: judged on the "
+          "sort run as written before any run, the one-head run's values shown", {"sort": "sort", "one": "sort_1head"},
           (Part("line R^2", lambda F: F["sort"]["decoding_score_line_r2_median"], Rule(BELOW, 0.8)),
            Part("cubic R^2", lambda F: F["sort"]["decoding_score_cubic_r2_median"], Rule(AT_LEAST, 0.8)),
            Part("second number moved: cubic R^2 (x1 as query)", lambda F: _no_number_query("sort"), Rule(BELOW, 0.8)),
            Part("study's construction: line R^2", lambda F: F["sort"]["x1_query_score_line_r2_median"], Rule(SHOWN)),
-           Part("study's construction: cubic R^2", lambda F: F["sort"]["x1_query_score_cubic_r2_median"], Rule(SHOWN)))),
+           Part("study's construction: cubic R^2", lambda F: F["sort"]["x1_query_score_cubic_r2_median"], Rule(SHOWN)),
+           Part("one head: line R^2 / cubic R^2", lambda F: [F["one"]["decoding_score_line_r2_median"],
+                                                             F["one"]["decoding_score_cubic_r2_median"]], Rule(SHOWN)))),
     Claim(34, "Sort: OV copying is robust to 30-40% of a competing value vector.",
-          ROBUST.format("each answer's input", "the value vector of a neighbour in rank") + " (test set, teacher-forced, all five outputs)",
-          {"sort": "sort"},
+          ROBUST.format("each answer's input", "the value vector of a neighbour in rank") + " (test set, teacher-forced, all "
+          "five outputs). As for claim 33, the passage follows the study's one-head line: judged on the sort run, the "
+          "one-head run's shown", {"sort": "sort", "one": "sort_1head"},
           (Part("holds to alpha", lambda F: holds_to(F["sort"]), Rule(RANGE, 0.3, 0.4)),
-           Part("accuracy at alpha 0", lambda F: F["sort"]["ov_robustness_accuracy"][0], Rule(SHOWN)))),
+           Part("accuracy at alpha 0", lambda F: F["sort"]["ov_robustness_accuracy"][0], Rule(SHOWN)),
+           Part("one head: holds to alpha", lambda F: holds_to(F["one"]), Rule(SHOWN)))),
 ]
 
 
@@ -1621,7 +1635,12 @@ def judge(claim, found, runs=None):
         per_seed[str(s)] = {"parts": parts, "passes": all(judged) if judged else None}
     testable = [v["passes"] for v in per_seed.values() if v["passes"] is not None]
     k, n = sum(testable), len(testable)
-    reasons = sorted({p["not_testable"] for v in per_seed.values() for p in v["parts"] if "not_testable" in p})
+    why = {}                                            # reason -> the seeds it holds on
+    for s, v in per_seed.items():
+        for p in v["parts"]:
+            if "not_testable" in p:
+                why.setdefault(p["not_testable"], []).append(f"s{s}")
+    reasons = [r if len(seen) == len(per_seed) else f"{', '.join(seen)}: {r}" for r, seen in why.items()]
     if missing:
         reasons.append("no findings for " + ", ".join(missing))
     return {"number": claim.number, "study": claim.words, "quantity": claim.quantity, "runs": runs,
@@ -1656,6 +1675,8 @@ def _fmt(x, none="never"):
 
 
 def _median(values):
+    """The median over seeds of numbers; None for anything else (a head's index means nothing
+    across seeds, so per-head lists get none)."""
     nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     return float(np.median(nums)) if nums and len(nums) == len(values) else None
 
@@ -1677,7 +1698,8 @@ def part_lines(row):
                 chances.append(p["chance"])
         med = _median(values)
         extra = (f"; median {_fmt(med)}" if med is not None and len(values) > 1 else "") + \
-                (f"; chance {_fmt(max(chances))}" if chances else "")
+                (f"; chance {_fmt(chances[0])}" if chances and len(set(chances)) == 1 else
+                 f"; chance {', '.join(_fmt(c) for c in chances)} (per seed)" if chances else "")
         lines.append(f"{rule['part']}: {', '.join(cells) or '-'}{extra}")
     return lines
 
@@ -1711,9 +1733,10 @@ EXTENSIONS = [
      lambda f: f["logit_sum_share_key_total"], "logits_fourier"),
     ("embedding circles: largest radius coefficient of variation over the key frequencies", "add_nanda",
      lambda f: max(f["embedding_circle_radius_cv"].values()), "embedding_circles"),
-    ("max: full OV matrix, share of inputs x whose top logit is x / mean probability on x", "max",
+    ("max: full OV matrix (every input holding x), share of x whose top logit is x / mean probability on x", "max",
      lambda f: [f["ov_matrix_copy_share"], f["ov_matrix_copy_probability_mean"]], "ov_matrix"),
-    ("sort: the same, averaged over the five steps", "sort",
+    ("sort: the same share and probability, attention forced onto one input of each real test sequence (not the all-equal "
+     "tuples of max), averaged over the five steps", "sort",
      lambda f: [f["ov_matrix_copy_share"], f["ov_matrix_copy_probability_mean"]], "ov_matrix"),
     ("median: CLS score against the number, median R^2 of a parabola / of a line (per head and position)", "median",
      lambda f: [f["cls_score_quadratic_r2_median"], f["cls_score_line_r2_median"]], "qk_by_position"),
