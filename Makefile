@@ -69,14 +69,12 @@ NANDA_EPOCHS := 20000
 SORT_EPOCHS := 150
 WIDTHS := 16 32 64 128 256 512
 WIDTH_SEEDS := $(SEEDS)
-# Budget, estimated from per-run times on this 2-core machine with one BLAS thread per run under
-# -j2 (engine of 2026-12-02, CPU-seconds per run, training + study.py): add_nanda 20k epochs
-# ~1,250; add ~170; max and max_augment ~100; median ~150; sort, sort_small ~350; sort_1head
-# ~300; width add ~700 and width median ~1,000 per seed (all six widths). Three seeds of
-# everything: ~13,000 CPU-s, about 110 minutes under -j2; the width sweep is ~40% of it and
-# the Nanda runs ~30%. Fewer: e.g. `make -j2 figures WIDTH_SEEDS="0 1 2" WIDTHS="16 32 128 512"`.
-# With every checkpoint present, re-running every study.py driver takes ~1,000 CPU-s (~8 minutes
-# under -j2); `python study.py report` alone takes seconds.
+# Measured on this 2-core machine, 2026-12-04 (engine of 2026-12-02, one BLAS thread per run):
+# `make -j2 runs` from nothing took 6,901 s (115 minutes): each add_nanda run ~1,240 s, add ~100,
+# max and max_augment ~55, median ~120, sort, sort_small and sort_1head ~300-400; the width sweep
+# ~42% of the 13,300 run-seconds (median at width 512 ~500-550 s a run). With every checkpoint present, re-running
+# every study.py driver and the report (`make -j2 figures` after a change to study.py) took 267 s;
+# `python study.py report` alone takes seconds. Fewer: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(SEEDS),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda)
 ADD_RUNS := $(call seeded,add)

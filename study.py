@@ -1060,7 +1060,8 @@ def width_sweep(paths, out_dir):
             best[str(s)] = min(ok, key=ok.get) if ok else None
         found[task] = {"widths": widths, "seeds": seeds, "grokked_at_test_acc": GROKKED[task],
                        "runs": {f"d{w}_s{s}": v for (w, s), v in sorted(by.items())}, "best_width_per_seed": best}
-        for row, key, label in ((0, "final_test_loss", "final test loss"), (1, "time_to_grok", f"epoch test acc >= {GROKKED[task]}")):
+        for row, key, label in ((0, "final_test_loss", "final test loss"),
+                                (1, "time_to_grok", f"epoch test acc >= {GROKKED[task]} (no point: never)")):
             ax = axes[row][col]
             for s in seeds:
                 pts = [(w, by[(w, s)][key], by[(w, s)]["converged"]) for w in widths if (w, s) in by and by[(w, s)][key] is not None]
@@ -1325,6 +1326,13 @@ def _width_best(F, task):
     return best
 
 
+def _width_best_of_all(F, task):
+    """The width with the lowest final test loss among all of this seed's runs, converged or not."""
+    losses = _width_column(F, task, "final_test_loss")
+    need(all(v is not None for v in losses), f"a {task} width run has no final test loss")
+    return F["width"][task]["widths"][int(np.argmin(losses))]
+
+
 def _width_column(F, task, key):
     """One value per width of the sweep (in the order of its widths) for this seed."""
     w = F["width"].get(task)
@@ -1426,7 +1434,11 @@ CLAIMS = [
           "figures/width)", {"width": "width"},
           (Part("addition: best width", lambda F: _width_best(F, "add"), Rule(EQUALS, 32)),
            Part("median: best width", lambda F: _width_best(F, "median"), Rule(EQUALS, 512)),
+           Part("addition: best width of all runs, converged or not", lambda F: _width_best_of_all(F, "add"), Rule(SHOWN)),
+           Part("median: best width of all runs, converged or not", lambda F: _width_best_of_all(F, "median"), Rule(SHOWN)),
            Part("widths", lambda F: F["width"]["add"]["widths"], Rule(SHOWN)),
+           Part("addition: final test loss, by width", lambda F: _width_column(F, "add", "final_test_loss"), Rule(SHOWN)),
+           Part("median: final test loss, by width", lambda F: _width_column(F, "median", "final_test_loss"), Rule(SHOWN)),
            Part(f"addition: epoch of test accuracy >= {GROKKED['add']:.0%}, by width", lambda F: _width_column(F, "add", "time_to_grok"),
                 Rule(SHOWN)),
            Part(f"median: epoch of test accuracy >= {GROKKED['median']:.0%}, by width",
