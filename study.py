@@ -95,14 +95,18 @@ def plot_curves(history, bounds, path, title):
     for ax in (ax_l, ax_a):
         if bounds is not None:
             _shade_phases(ax, bounds, e[-1], legend=ax is ax_l)
+    seq = any(k.endswith("_seq_acc") for k in history)
     for i, name in enumerate(k[:-5] for k in history if k.endswith("_loss")):
         ax_l.plot(e, history[f"{name}_loss"], label=f"{name} loss", color=f"C{i}")
-        ax_a.plot(e, history[f"{name}_acc"], label=name, color=f"C{i}")
+        ax_a.plot(e, history[f"{name}_acc"], label=f"{name}, per token" if seq else name, color=f"C{i}")
+        if f"{name}_seq_acc" in history:
+            ax_a.plot(e, history[f"{name}_seq_acc"], "--", label=f"{name}, whole sequence", color=f"C{i}")
     for ax in (ax_l, ax_a):
         ax.set(xlabel="epoch", xlim=(0, e[-1]))
         ax.grid(alpha=0.3)
-    ax_l.set(yscale="log", ylabel="cross-entropy loss", title="loss (log scale)")
-    ax_a.set(ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
+    ax_l.set(yscale="log", ylabel="cross-entropy loss", title="loss (log scale" + (", teacher-forced)" if seq else ")"))
+    ax_a.set(ylabel="accuracy", title="accuracy" + (" (greedy decoding: the model's own outputs fed back)" if seq else ""),
+             ylim=(-0.02, 1.02))
     ax_l.legend(fontsize=8)
     ax_a.legend(fontsize=8)
     fig.suptitle(title)
@@ -148,6 +152,11 @@ def plot_embedding_fourier(W_E, basis, names, freqs, path):
     plt.close(fig)
 
 
+def _bounds_text(bounds, last):
+    """'1,500, 8,250, 12,500'; a boundary at the run's last epoch is only a lower bound."""
+    return ", ".join(f"{b:,}" if b < last else f">= {b:,} (the run ends: still settling)" for b in bounds)
+
+
 def plot_progress(history, measures, bounds, path, reference=None):
     """The progress measures on a linear epoch axis with the phases shaded; reference: phase
     boundaries from the paper ({label: epoch}), drawn as labelled dashed marks."""
@@ -178,7 +187,7 @@ def plot_progress(history, measures, bounds, path, reference=None):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="center right")
     axes[1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Progress measures at the weight snapshots; shaded: phases from them (ends at {', '.join(map(str, bounds))})"
+    fig.suptitle(f"Progress measures at the weight snapshots; shaded: phases from them (ends at {_bounds_text(bounds, last)})"
                  + ("; dashed: Nanda et al.'s " + ", ".join(f"{k} {v}" for k, v in reference.items()) if reference else ""),
                  fontsize=10)
     fig.tight_layout()
@@ -433,7 +442,8 @@ def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
         ax.set(title=f"head {h}" + (f"\n{fit_titles[h]}" if fit_titles else ""), xlabel="key number",
                ylabel="score q.k / sqrt(d_head)" if h == 0 else "")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, title="key at" + (" (dashed: fit)" if fitted is not None else ""), title_fontsize=7)
+    axes[0][0].legend(fontsize=7, title="key at (lines on top of each other\nwhere the position does not matter)" +
+                      ("\ndashed: fit" if fitted is not None else ""), title_fontsize=7)
     _suptitle(fig, title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -489,7 +499,7 @@ def plot_ov_matrix(M, title, path):
     ax_p.set(xlabel="input number x (attended)", ylabel="probability", ylim=(-0.02, 1.08),
              title=f"copying: argmax is x for {hit[seen].mean():.0%} of x")
     ax_p.grid(alpha=0.3)
-    ax_p.legend(fontsize=8, loc="lower right")
+    ax_p.legend(fontsize=8, loc="center right")
     fig.suptitle(title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -953,10 +963,10 @@ def analyse_median_or_sort(path, out_dir):
             ax.set(title=f"head {h}", xlabel="rank (0 = smallest)", ylabel="predicting y1..y5" if h == 0 else "",
                    yticks=range(SORT.n_read), yticklabels=[f"y{i}" for i in range(1, SORT.n_read + 1)])
         fig.colorbar(im, ax=axes[0].tolist(), label="mean attention weight (test set)")
-        _suptitle(fig, "Sort: mean attention weight on the input of each rank, at each prediction step")
+        _suptitle(fig, f"Sort ({H} head{'s' * (H > 1)}): mean attention weight on the input of each rank, at each prediction step")
         fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
         plt.close(fig)
-        title = "Sort: score of the SEP query (predicting y1) against each number at each input position"
+        title = f"Sort ({H} head{'s' * (H > 1)}): score of the SEP query (predicting y1) against each number at each input position"
         fit_lines = fit_titles = None
     else:
         found["median_weight_best_head"] = float(weights[0, :, FIVE.n_inputs // 2].max())
@@ -1071,7 +1081,8 @@ def width_sweep(paths, out_dir):
             ax.set_xticks(widths, [str(w) for w in widths])
             ax.set_xticks([], minor=True)
             ax.grid(alpha=0.3)
-        axes[0][col].legend(fontsize=8, title="x: not converged", title_fontsize=7)
+        axes[0][col].legend(fontsize=8, title="x: not converged (test loss moved\n> 25% over the last fifth of the run)",
+                            title_fontsize=7)
     fig.suptitle("Width sweep (4 heads, d_mlp 512; the same epochs for every width of a task)")
     fig.tight_layout()
     fig.savefig(f"{out_dir}/width_sweep.png", dpi=100)
