@@ -74,7 +74,7 @@ WIDTH_SEEDS := $(SEEDS)
 # max and max_augment ~55, median ~120, sort, sort_small and sort_1head ~300-400; the width sweep
 # ~42% of the 13,300 run-seconds (median at width 512 ~500-550 s a run). With every checkpoint
 # present, re-running every study.py driver and the report (`make -j2 figures` after a change to
-# study.py) took 267 and 301 s; `python study.py report` alone takes seconds.
+# study.py) took 267-301 s in three runs; `python study.py report` alone takes seconds.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(SEEDS),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda)
