@@ -417,18 +417,26 @@ def qk_table(q, k):
     return np.einsum("xhe,yhe->hxy", q, k) / np.sqrt(q.shape[-1])
 
 
+def fit_polynomial(x, Y, degree):
+    """Least-squares polynomial of `degree` in x for every column of Y [len(x), ...]: the
+    coefficients [degree + 1, ...] (highest power first), R^2 and the fitted values, each
+    shaped like Y's columns."""
+    x = np.asarray(x, np.float64)
+    Yf = np.asarray(Y, np.float64).reshape(len(x), -1)
+    A = np.vander(x, degree + 1)
+    coef, *_ = np.linalg.lstsq(A, Yf, rcond=None)
+    fitted = A @ coef
+    total = ((Yf - Yf.mean(0)) ** 2).sum(0)
+    r2 = 1 - ((Yf - fitted) ** 2).sum(0) / np.maximum(total, 1e-30)
+    shape = np.shape(Y)[1:]
+    return coef.reshape(degree + 1, *shape), r2.reshape(shape), fitted.reshape(np.shape(Y))
+
+
 def fit_linear(x, Y):
     """Least-squares line y = m x + c for every column of Y [len(x), ...]: (m, c, R^2),
     each shaped like a row of Y."""
-    x = np.asarray(x, np.float64)
-    Yf = np.asarray(Y, np.float64).reshape(len(x), -1)
-    A = np.stack([x, np.ones_like(x)], 1)
-    (m, c), *_ = np.linalg.lstsq(A, Yf, rcond=None)
-    resid = Yf - A @ np.stack([m, c])
-    total = ((Yf - Yf.mean(0)) ** 2).sum(0)
-    r2 = 1 - (resid ** 2).sum(0) / np.maximum(total, 1e-30)
-    shape = np.shape(Y)[1:]
-    return m.reshape(shape), c.reshape(shape), r2.reshape(shape)
+    (m, c), r2, _ = fit_polynomial(x, Y, 1)
+    return m, c, r2
 
 
 def project(params, name, token, pos):
@@ -604,13 +612,7 @@ def mean_off_diagonal(C):
 
 def fit_polynomial_r2(x, Y, degree):
     """R^2 of a least-squares polynomial of `degree` in x for every column of Y [len(x), ...]."""
-    x = np.asarray(x, np.float64)
-    Yf = np.asarray(Y, np.float64).reshape(len(x), -1)
-    A = np.vander(x, degree + 1)
-    coef, *_ = np.linalg.lstsq(A, Yf, rcond=None)
-    resid = Yf - A @ coef
-    total = ((Yf - Yf.mean(0)) ** 2).sum(0)
-    return (1 - (resid ** 2).sum(0) / np.maximum(total, 1e-30)).reshape(np.shape(Y)[1:])
+    return fit_polynomial(x, Y, degree)[1]
 
 
 def first_epoch(history, key, threshold):
@@ -680,28 +682,32 @@ def ov_copy_matrix(params, tokens, n_read, n):
         return total / count[None, :, None], count
 
 
-def copy_share(M):
-    """M [x, output] (logits when the input number is x; nan rows skipped) -> the share of x
-    whose largest output is x, and the mean softmax probability of output x."""
-    seen = np.flatnonzero(np.isfinite(M).all(1))
-    rows = M[seen]
+def copy_per_number(M):
+    """M [x, output] (logits when the input number is x; nan rows: x never seen) -> per x:
+    seen [n], hit (the largest output is x; False where unseen) [n] and the softmax
+    probability of output x (nan where unseen) [n]."""
+    seen = np.isfinite(M).all(1)
+    x = np.flatnonzero(seen)
+    rows = M[x]
     p = np.exp(rows - rows.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
-    return float((rows.argmax(1) == seen).mean()), float(p[np.arange(len(seen)), seen].mean())
+    hit, prob = np.zeros(len(M), bool), np.full(len(M), np.nan)
+    hit[x], prob[x] = rows.argmax(1) == x, p[np.arange(len(x)), x]
+    return seen, hit, prob
+
+
+def copy_share(M):
+    """M [x, output] -> the share of the seen x whose largest output is x, and the mean
+    softmax probability of output x (copy_per_number, averaged)."""
+    seen, hit, prob = copy_per_number(M)
+    return float(hit[seen].mean()), float(prob[seen].mean())
 
 
 def fit_quadratic(x, Y):
     """Least-squares parabola y = a x^2 + b x + c for every column of Y [len(x), ...]:
     (a, vertex -b / 2a, R^2), each shaped like a row of Y, and the fitted values shaped like
     Y. a < 0: a bump peaking at the vertex."""
-    x = np.asarray(x, np.float64)
-    Yf = np.asarray(Y, np.float64).reshape(len(x), -1)
-    A = np.vander(x, 3)
-    coef, *_ = np.linalg.lstsq(A, Yf, rcond=None)                                # [3, columns]: a, b, c
-    resid = Yf - A @ coef
-    total = ((Yf - Yf.mean(0)) ** 2).sum(0)
-    r2 = 1 - (resid ** 2).sum(0) / np.maximum(total, 1e-30)
+    (a, b, _), r2, fitted = fit_polynomial(x, Y, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        vertex = -coef[1] / (2 * coef[0])
-    shape = np.shape(Y)[1:]
-    return coef[0].reshape(shape), vertex.reshape(shape), r2.reshape(shape), (A @ coef).reshape(np.shape(Y))
+        vertex = -b / (2 * a)
+    return a, vertex, r2, fitted

@@ -317,13 +317,13 @@ def plot_embedding_circles(circles, freqs, path):
     plt.close(fig)
 
 
-def plot_key_frequency_selection(share, factor, factors, counts, path):
-    """Per-frequency share of W_E's squared norm with the selection threshold factor / K, and
-    how many frequencies pass at other factors."""
+def plot_key_frequency_selection(share, freqs, factor, factors, counts, path):
+    """Per-frequency share of W_E's squared norm with the selection threshold factor / K (the
+    selected freqs, 1-based, in red), and how many frequencies pass at other factors."""
     plt = _plt()
     K = len(share)
     fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
-    key = share > factor / K
+    key = np.isin(np.arange(1, K + 1), freqs)
     ax.bar(np.arange(1, K + 1), share, color=np.where(key, "C3", "C0"))
     ax.axhline(factor / K, color="k", ls="--", lw=1, label=f"threshold {factor:g} / K = {factor / K:.3f}")
     ax.axhline(1 / K, color="k", ls=":", lw=1, label=f"equal share 1 / K = {1 / K:.3f}")
@@ -482,8 +482,7 @@ def plot_ov_matrix(M, title, path):
     softmax probability of output x, and whether x is the largest output."""
     plt = _plt()
     centred = M - np.nanmean(M, 1, keepdims=True)
-    p = np.exp(M - np.nanmax(M, 1, keepdims=True))
-    p /= np.nansum(p, 1, keepdims=True)
+    seen, hit, prob = an.copy_per_number(M)                            # numbers never attended have no row
     x = np.arange(len(M))
     fig, (ax, ax_p) = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained", width_ratios=(1.1, 1))
     v = float(np.nanmax(np.abs(centred)))
@@ -491,9 +490,7 @@ def plot_ov_matrix(M, title, path):
     ax.plot(x, x, color="k", lw=0.5, ls=":")
     ax.set(xlabel="output token", ylabel="input number x (attended)", title="logits, each row minus its mean (dotted: output = x)")
     fig.colorbar(im, ax=ax, label="logit minus the row's mean")
-    ax_p.plot(x, p[x, x], ".-", label="softmax probability of output x")
-    seen = np.isfinite(M).all(1)                                      # numbers never attended have no row
-    hit = seen & (np.nan_to_num(M, nan=-np.inf).argmax(1) == x)
+    ax_p.plot(x, prob, ".-", label="softmax probability of output x")
     ax_p.plot(x[hit], np.full(hit.sum(), 1.04), "|", color="C2", label="argmax is x")
     ax_p.plot(x[seen & ~hit], np.full((seen & ~hit).sum(), 1.04), "|", color="C3", label="argmax is not x")
     ax_p.set(xlabel="input number x (attended)", ylabel="probability", ylim=(-0.02, 1.08),
@@ -556,7 +553,9 @@ def analyse_add(path, out_dir):
     _history_facts(history, found)
 
     logits, attn, acts = an.run_all_pairs(params, p)
-    freqs = an.key_frequencies(an.frequency_norms(an.fourier_1d(params["W_E"][:p].astype(np.float64), basis)))
+    W_E = params["W_E"][:p].astype(np.float64)
+    E_norms = an.frequency_norms(an.fourier_1d(W_E, basis))                       # squared norm per frequency [K]
+    freqs = an.key_frequencies(E_norms)
     fractions = an.neuron_frequency_fractions(acts.astype(np.float64), basis)
     neuron_freqs, counts = an.neuron_key_frequencies(fractions)
     found["key_frequencies_embedding"], found["n_key_frequencies_embedding"] = freqs.tolist(), len(freqs)
@@ -633,13 +632,11 @@ def analyse_add(path, out_dir):
     plot_embedding_fourier(params["W_E"][:p], basis, names, freqs, f"{out_dir}/embedding_fourier.png")
 
     # key-frequency selection: the share of W_E's squared norm per frequency, and the count at other thresholds
-    W_E = params["W_E"][:p].astype(np.float64)
-    E_norms = an.frequency_norms(an.fourier_1d(W_E, basis))
     found["key_frequency_rule"] = f"share of W_E's squared norm > {an.KEY_FACTOR:g} / K (K = {K})"
     found["W_E_frequency_share"] = E_norms / E_norms.sum()
     counts_by_factor = an.key_frequency_counts(E_norms, KEY_FACTORS)
     found["key_frequency_count_by_factor"] = {f"{f:g}": int(c) for f, c in zip(KEY_FACTORS, counts_by_factor)}
-    plot_key_frequency_selection(E_norms / E_norms.sum(), an.KEY_FACTOR, KEY_FACTORS, counts_by_factor,
+    plot_key_frequency_selection(E_norms / E_norms.sum(), freqs, an.KEY_FACTOR, KEY_FACTORS, counts_by_factor,
                                  f"{out_dir}/key_frequency_selection.png")
 
     # necessity: each key frequency removed from W_E, and from the logits, beside control frequencies
