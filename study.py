@@ -47,6 +47,17 @@ def _plt():
     return plt
 
 
+DRAW = True   # False (study.py --findings-only): the figures are built but neither rendered nor saved
+
+
+def _save_figure(fig, path, **savefig_args):
+    """Render fig to the PNG `path` and close it; with DRAW off only close it. Rendering,
+    where matplotlib lays the figure out, is most of what a figure costs."""
+    if DRAW:
+        fig.savefig(path, dpi=100, **savefig_args)
+    _plt().close(fig)
+
+
 def _grid(plt, tables, titles, suptitle, path, xlabel="b", ylabel="a", cmap="RdBu_r", cbar_label="", centred=None,
           shared=False, sqrt_scale=None):
     """One heat map per table, side by side, drawn cell by cell (interpolation "nearest").
@@ -71,8 +82,7 @@ def _grid(plt, tables, titles, suptitle, path, xlabel="b", ylabel="a", cmap="RdB
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(label, fontsize=8)
     fig.suptitle(suptitle + (" (one colour scale for all panels)" if shared and n > 1 else ""))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 PHASE_COLOURS = (("memorisation", "#f4d6a0"), ("circuit formation", "#b9d7ea"), ("clean-up", "#c8e6c0"))
@@ -111,8 +121,7 @@ def plot_curves(history, bounds, path, title):
     ax_a.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_position_symmetry(params, sym, path):
@@ -129,8 +138,7 @@ def plot_position_symmetry(params, sym, path):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_embedding_fourier(W_E, basis, names, freqs, path):
@@ -148,8 +156,7 @@ def plot_embedding_fourier(W_E, basis, names, freqs, path):
                  + (", ".join(map(str, freqs)) or "none"))
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def _bounds_text(bounds, last):
@@ -191,8 +198,7 @@ def plot_progress(history, measures, bounds, path, reference=None):
                  + ("; dashed: Nanda et al.'s " + ", ".join(f"{k} {v}" for k, v in reference.items()) if reference else ""),
                  fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def _key_colours(freqs):
@@ -221,8 +227,7 @@ def plot_ablations(ablated, is_key, ab, unablated, path):
     fig.suptitle("Is each frequency needed? Accuracy with one frequency removed (red: key frequencies of W_E; "
                  "grey: controls; hatched: test inputs)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_neuron_terms(neuron_freq, product, linear, live, freqs, counts, path):
@@ -249,8 +254,7 @@ def plot_neuron_terms(neuron_freq, product, linear, live, freqs, counts, path):
     ax_n.grid(alpha=0.3, axis="y")
     fig.suptitle("The multiplication step: post-ReLU neuron activations in the 2-D Fourier basis", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_logit_map_fourier(share_W_L, share_W_E, freqs, path):
@@ -270,8 +274,7 @@ def plot_logit_map_fourier(share_W_L, share_W_E, freqs, path):
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_logits_fourier(S, sum_shares, freqs, path):
@@ -292,8 +295,7 @@ def plot_logits_fourier(S, sum_shares, freqs, path):
     ax_s.grid(alpha=0.3, axis="y")
     fig.suptitle("The logits in the Fourier basis", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_embedding_circles(circles, freqs, path):
@@ -313,8 +315,7 @@ def plot_embedding_circles(circles, freqs, path):
         fig.colorbar(sc, ax=axes[0].tolist(), fraction=0.02, pad=0.02).set_label("input number x", fontsize=8)
     fig.suptitle("Embedding circles: W_E's rows projected onto the plane of its cos and sin components, per key frequency",
                  fontsize=10, y=1.04)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    _save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_key_frequency_selection(share, freqs, factor, factors, counts, path):
@@ -337,8 +338,7 @@ def plot_key_frequency_selection(share, freqs, factor, factors, counts, path):
     ax_c.set(xlabel="threshold factor (times 1 / K)", ylabel="key frequencies selected", title="count against the threshold")
     ax_c.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def _chance_on_colorbar(cbar, band, label):
@@ -373,8 +373,7 @@ def plot_matrix(M, title, path, labels=None, xlabel="", ylabel="", annotate=Fals
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, label=cbar_label)
     if chance is not None:
         _chance_on_colorbar(cbar, chance, chance_label)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def _suptitle(fig, text):
@@ -399,8 +398,7 @@ def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_la
                    ylabel=(row_labels[i] + "\n" if row_labels else "") + ylabel if j == 0 else "")
     fig.colorbar(im, ax=axes.ravel().tolist(), label=cbar_label, shrink=0.9)
     _suptitle(fig, suptitle)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_qk_lines(x, q, k, qm, km, found, path, law=False):
@@ -424,8 +422,7 @@ def plot_qk_lines(x, q, k, qm, km, found, path, law=False):
         text += (f"\nthe key lines give the CLS query attention = softmax({found['attention_beta']:.3f} (x - "
                  f"{found['attention_x0']:.1f})) (mean slope over heads, median x0)")
     fig.suptitle(text)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
@@ -445,8 +442,7 @@ def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
     axes[0][0].legend(fontsize=7, title="key at (lines on top of each other\nwhere the position does not matter)" +
                       ("\ndashed: fit" if fitted is not None else ""), title_fontsize=7)
     _suptitle(fig, title)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 STUDY_BANDS = {"max": (0.2, 0.3), "sort": (0.3, 0.4)}   # the robustness the study states, in its words (claims 22, 34)
@@ -472,8 +468,7 @@ def plot_robustness(alphas, curves, title, path, band=None, holds=None, at_least
            ylim=(-0.02, 1.02), xlim=(-0.02, 1.02), title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 
 def plot_ov_matrix(M, title, path):
@@ -498,8 +493,7 @@ def plot_ov_matrix(M, title, path):
     ax_p.grid(alpha=0.3)
     ax_p.legend(fontsize=8, loc="center right")
     fig.suptitle(title)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save_figure(fig, path)
 
 # ============================================================================ per-run drivers
 # Each driver reads one checkpoint, draws its figures and writes figures/<run>/findings.json:
@@ -761,8 +755,7 @@ def plot_invariance(params, cfg, pos_cos, example, sim, out_dir, found, steps=(0
         where = f"the prediction of y{step + 1} (position {FIVE.sep + step})" if cfg.task == "sort" else "CLS"
         fig.suptitle(f"Attention from {where} to each input, for the 120 orderings of three random tuples "
                      f"(rows)\nred marks: the position holding {name} (the answer)")
-        fig.savefig(f"{out_dir}/attention_orderings{'_step' + str(step + 1) if cfg.task == 'sort' else ''}.png", dpi=100)
-        plt.close(fig)
+        _save_figure(fig, f"{out_dir}/attention_orderings{'_step' + str(step + 1) if cfg.task == 'sort' else ''}.png")
 
 
 def qk_line_analysis(params, n, found):
@@ -862,8 +855,7 @@ def analyse_max(path, out_dir):
            title="OV circuit: accuracy with attention forced onto the maximum (balanced test set)")
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
-    fig.savefig(f"{out_dir}/ov_forced.png", dpi=100)
-    plt.close(fig)
+    _save_figure(fig, f"{out_dir}/ov_forced.png")
     curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS, lambda a: an.ov_copy_accuracy(params, test_tokens, test_targets, n, a)[0])
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
@@ -961,8 +953,7 @@ def analyse_median_or_sort(path, out_dir):
                    yticks=range(SORT.n_read), yticklabels=[f"y{i}" for i in range(1, SORT.n_read + 1)])
         fig.colorbar(im, ax=axes[0].tolist(), label="mean attention weight (test set)")
         _suptitle(fig, f"Sort ({H} head{'s' * (H > 1)}): mean attention weight on the input of each rank, at each prediction step")
-        fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
-        plt.close(fig)
+        _save_figure(fig, f"{out_dir}/attention_rank.png")
         title = f"Sort ({H} head{'s' * (H > 1)}): score of the SEP query (predicting y1) against each number at each input position"
         fit_lines = fit_titles = None
     else:
@@ -1000,8 +991,7 @@ def analyse_median_or_sort(path, out_dir):
                ylim=(0, min(1.0, 1.3 * weights[0].max() + 0.05)))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.savefig(f"{out_dir}/attention_rank.png", dpi=100)
-        plt.close(fig)
+        _save_figure(fig, f"{out_dir}/attention_rank.png")
         title = "Median: score of the CLS query against each number at each input position"
         fit_lines = sfit.transpose(1, 2, 0)                                       # [head, pos, x]
         fit_titles = [f"quadratic R^2 {np.median(sr2[h]):.2f}, line {np.median(lr2[h]):.2f}\nvertex {np.median(sv[h]):.0f}"
@@ -1082,8 +1072,7 @@ def width_sweep(paths, out_dir):
                             title_fontsize=7)
     fig.suptitle("Width sweep (4 heads, d_mlp 512; the same epochs for every width of a task)")
     fig.tight_layout()
-    fig.savefig(f"{out_dir}/width_sweep.png", dpi=100)
-    plt.close(fig)
+    _save_figure(fig, f"{out_dir}/width_sweep.png")
     found = _plain(found)
     with open(f"{out_dir}/findings.json", "w") as f:
         json.dump({"runs": list(paths), "measured": found}, f, indent=1)
@@ -1859,9 +1848,13 @@ DRIVERS = {"add": analyse_add, "max": analyse_max, "median": analyse_median_or_s
 
 
 def main(argv=None):
+    global DRAW
     argv = sys.argv[1:] if argv is None else argv
-    usage = ("study: usage: python study.py {add,max,median,sort} CHECKPOINT.npz [OUT_DIR] | width RUN.npz ... | report "
-             "(OUT_DIR defaults to figures/<checkpoint name>)")
+    usage = ("study: usage: python study.py {add,max,median,sort} CHECKPOINT.npz [OUT_DIR] [--findings-only] | "
+             "width RUN.npz ... | report (OUT_DIR defaults to figures/<checkpoint name>; --findings-only: "
+             "findings.json without the figures)")
+    DRAW = "--findings-only" not in argv
+    argv = [a for a in argv if a != "--findings-only"]
     try:
         if argv[:1] == ["width"] and len(argv) > 1:
             width_sweep(argv[1:], "figures/width")
@@ -1879,7 +1872,10 @@ def main(argv=None):
     except mg.UsageError as e:
         print(f"study: error: {e}", file=sys.stderr)
         return 2
-    print(f"figures and findings.json in {out_dir}/")
+    if not DRAW:   # figures left from an earlier run would no longer match findings.json
+        for old in glob.glob(os.path.join(out_dir, "*.png")):
+            os.remove(old)
+    print(f"{'figures and ' * DRAW}findings.json in {out_dir}/")
     return 0
 
 

@@ -401,6 +401,21 @@ def test_mini_study_drew_every_figure(mini_study):
     assert (figures / "width" / "width_sweep.png").stat().st_size > 5000
 
 
+def test_findings_only_gives_the_same_findings_without_figures(mini_study, tmp_path, monkeypatch):
+    """`study.py TASK CKPT OUT --findings-only` (make figures for seeds outside FIGURE_SEEDS):
+    findings.json byte for byte as with the figures drawn, no PNG, and none left from before."""
+    figures, _ = mini_study
+    monkeypatch.setattr(study, "DRAW", True)                    # main sets it; restored after the test
+    for name, task in (("add_nanda", "add"), ("max", "max"), ("median", "median"), ("sort", "sort")):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "stale.png").write_bytes(b"an old figure")
+        run = figures.parent / "runs" / f"{name}_s1.npz"
+        assert study.main([task, str(run), str(out), "--findings-only"]) == 0
+        assert sorted(p.name for p in out.iterdir()) == ["findings.json"], name
+        assert (out / "findings.json").read_bytes() == (figures / f"{name}_s1" / "findings.json").read_bytes(), name
+
+
 def test_a_planted_finding_changes_the_row_and_its_verdict(mini_study, tmp_path):
     figures, _ = mini_study
     import shutil
