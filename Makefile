@@ -93,10 +93,11 @@ ADD_FINDINGS := $(call findings_of,$(NANDA_RUNS) $(ADD_RUNS))
 MAX_FINDINGS := $(call findings_of,$(MAX_RUNS) $(MAX_AUGMENT_RUNS))
 MEDIAN_FINDINGS := $(call findings_of,$(MEDIAN_RUNS))
 SORT_FINDINGS := $(call findings_of,$(SORT_RUNS) $(SORT_SMALL_RUNS) $(SORT_1HEAD_RUNS))
-FINDINGS := $(ADD_FINDINGS) $(MAX_FINDINGS) $(MEDIAN_FINDINGS) $(SORT_FINDINGS) figures/width/findings.json
+# the longest analyses first (sort's), so that `make -j2` does not end on one of them alone
+FINDINGS := $(SORT_FINDINGS) $(ADD_FINDINGS) $(MEDIAN_FINDINGS) $(MAX_FINDINGS) figures/width/findings.json
 
 .PHONY: figures runs
-figures: figures/REPORT.md
+figures: runs figures/REPORT.md   # every run first, in RUNS' order: the longest trainings start first
 runs: $(RUNS)
 
 $(NANDA_RUNS): runs/add_nanda_s%.npz: $(CODE) | .venv/ready
@@ -127,15 +128,17 @@ runs/width/median_d%.npz: $(CODE) | .venv/ready
 # is about half of a re-render: `make figures FIGURE_SEEDS="0 1 2"` draws every seed's.
 FIGURE_SEEDS := 0
 figure_flag = $(if $(filter $(lastword $(subst _s, ,$(1))),$(FIGURE_SEEDS)),,--findings-only)
+# one BLAS thread per analysis too, for the same reason as TRAIN's
+STUDY_PY := OPENBLAS_NUM_THREADS=1 $(PY) study.py
 $(ADD_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(PY) study.py add $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) add $< figures/$* $(call figure_flag,$*)
 $(MAX_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(PY) study.py max $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) max $< figures/$* $(call figure_flag,$*)
 $(MEDIAN_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(PY) study.py median $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) median $< figures/$* $(call figure_flag,$*)
 $(SORT_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(PY) study.py sort $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) sort $< figures/$* $(call figure_flag,$*)
 figures/width/findings.json: $(WIDTH_RUNS) $(STUDY)
-	$(PY) study.py width $(WIDTH_RUNS)
+	$(STUDY_PY) width $(WIDTH_RUNS)
 figures/REPORT.md: $(FINDINGS) $(STUDY)
-	$(PY) study.py report
+	$(STUDY_PY) report

@@ -906,7 +906,7 @@ def analyse_median_or_sort(path, out_dir):
         found["own_rank_weight_per_step"], found["other_rank_weight_max_per_step"] = own, other
         found["steps_own_rank_attended_most_fraction"] = float((own > other).mean())
         found["own_rank_weight_mean"] = float(own.mean())
-        _, cache = mg.forward(params, tokens, SORT.n_read)
+        logits, cache = mg.forward(params, tokens, SORT.n_read)                 # teacher-forced: the true y1..y4 fed in
         pat = cache["pattern"][:, :, -SORT.n_read:].astype(np.float64)         # [batch, head, step, pos]
         previous = [pat[:, :, s, FIVE.sep + 1:FIVE.sep + s].sum(-1).mean() for s in range(2, SORT.n_read)]
         found["attention_on_previous_outputs_per_step"] = previous               # steps y3..y5: the outputs before the current one
@@ -936,11 +936,10 @@ def analyse_median_or_sort(path, out_dir):
         moved = np.einsum("qhe,pkhe->kqhp", q1, k_at)                                          # [x, xq, head, pos]
         found["x1_query_score_line_r2_median"] = float(np.median(an.fit_polynomial_r2(x, moved, 1)))
         found["x1_query_score_cubic_r2_median"] = float(np.median(an.fit_polynomial_r2(x, moved, 3)))
-        logits, _ = mg.forward(params, tokens, SORT.n_read)
         y3 = logits[:, 2:3].astype(np.float64)                                   # y3, teacher-forced: the median of the five
         found["y3_test_loss"] = mg.cross_entropy(y3, targets[:, 2:3])[0]
         found["y3_test_accuracy"] = float((y3[:, 0].argmax(-1) == targets[:, 2]).mean())
-        preds = np.asarray(mg.predict(params, tokens, SORT.n_read, True, "plain"))   # greedy: its own outputs fed back
+        preds = np.asarray(mg.predict(params, tokens, SORT.n_read, True, "plain", logits))   # greedy: its own outputs fed back
         fed = tokens.copy()
         fed[:, FIVE.sep + 1:FIVE.sep + 3] = preds[:, :2]                             # y3 read after the model's own y1, y2
         y3_greedy = mg.forward(params, fed, SORT.n_read)[0][:, 2:3].astype(np.float64)
@@ -1868,6 +1867,7 @@ def main(argv=None):
             return 2
         out_dir = argv[2] if len(argv) == 3 else os.path.join("figures", os.path.splitext(os.path.basename(argv[1]))[0])
         mg.check_task(argv[1], argv[0], f"study.py {argv[0]}")
+        mg.keep_freed_memory()   # the analyses' large temporaries reuse memory, as training's do
         DRIVERS[argv[0]](argv[1], out_dir)
     except mg.UsageError as e:
         print(f"study: error: {e}", file=sys.stderr)
