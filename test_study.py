@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import shutil
+import subprocess
 import tokenize
 
 import numpy as np
@@ -414,6 +416,24 @@ def test_findings_only_gives_the_same_findings_without_figures(mini_study, tmp_p
         assert study.main([task, str(run), str(out), "--findings-only"]) == 0
         assert sorted(p.name for p in out.iterdir()) == ["findings.json"], name
         assert (out / "findings.json").read_bytes() == (figures / f"{name}_s1" / "findings.json").read_bytes(), name
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_figures_trains_first_and_draws_only_the_figure_seeds():
+    """The Makefile's plan for `make -j2 figures` (printed, not run): every training command
+    before the first analysis; each analysis on one BLAS thread; --findings-only exactly for
+    the seeds outside FIGURE_SEEDS."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    plan = subprocess.run(["make", "-n", "-B", "figures", "FIGURE_SEEDS=0 2"], cwd=here, capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+    train = [i for i, line in enumerate(plan) if " minigrok.py " in line and "--out runs/" in line]
+    analyse = [i for i, line in enumerate(plan) if " study.py " in line]
+    assert len(train) == 60 and len(analyse) == 8 * 3 + 2 and max(train) < min(analyse)
+    assert all(plan[i].startswith("OPENBLAS_NUM_THREADS=1 ") for i in train + analyse)
+    for i in analyse:
+        seed = re.search(r"_s(\d+)\.npz", plan[i])
+        if seed:
+            assert plan[i].endswith("--findings-only") == (seed.group(1) == "1"), plan[i]
 
 
 def test_a_planted_finding_changes_the_row_and_its_verdict(mini_study, tmp_path):
