@@ -69,12 +69,13 @@ NANDA_EPOCHS := 20000
 SORT_EPOCHS := 150
 WIDTHS := 16 32 64 128 256 512
 WIDTH_SEEDS := $(SEEDS)
-# Measured on this 2-core machine, 2026-12-04 (engine of 2026-12-02, one BLAS thread per run):
-# `make -j2 runs` from nothing took 6,901 s (115 minutes): each add_nanda run ~1,240 s, add ~100,
-# max and max_augment ~55, median ~120, sort, sort_small and sort_1head ~300-400; the width sweep
-# ~42% of the 13,300 run-seconds (median at width 512 ~500-550 s a run). With every checkpoint
-# present, re-running every study.py driver and the report (`make -j2 figures` after a change to
-# study.py) took 267-301 s in three runs; `python study.py report` alone takes seconds.
+# Measured on this 2-core machine, 2026-12-05 (engine of 2026-12-02, one BLAS thread per run):
+# `make -j2 runs` from nothing took 6,001 s (100 minutes; 6,901 s on 2026-12-04): each add_nanda
+# run ~1,130 s, add 87-134, max and max_augment 34-58, median ~105, sort, sort_small and sort_1head
+# 239-330; the width sweep 41% of the 11,546 run-seconds. With every checkpoint present,
+# re-running every study.py driver and the report (`make -j2 figures` after a change to study.py)
+# took 103 s twice (209 s with the Makefile and study.py of commit bcb190e, the same hour);
+# `python study.py report` alone takes seconds.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(SEEDS),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda)
