@@ -438,7 +438,6 @@ def test_make_figures_trains_first_and_draws_only_the_figure_seeds():
 
 def test_a_planted_finding_changes_the_row_and_its_verdict(mini_study, tmp_path):
     figures, _ = mini_study
-    import shutil
     copy = tmp_path / "figures"
     shutil.copytree(figures, copy)
     for s in (0, 1):
