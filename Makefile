@@ -38,7 +38,7 @@ $(TL_VENV)/ready: requirements.txt
 	$(TL_VENV)/bin/python -m pip install -q -r requirements.txt torch==2.13.0 transformer_lens==$(TL_VERSION)
 	touch $@
 runs/interop_add.npz: | .venv/ready
-	$(PY) minigrok.py --task add --stop-at 0.99 --quiet --out $@
+	$(PY) minigrok.py --task add --stop-at 0.99 --quiet --finish --out $@
 
 .venv/ready: requirements.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -58,15 +58,25 @@ runs/interop_add.npz: | .venv/ready
 # study.py judges each claim on every seed and reports k of n.
 CODE := minigrok.py fast.py tasks.py
 STUDY := study.py analysis.py minigrok.py fast.py tasks.py
+# A run that is interrupted (Ctrl-C, kill, a reboot) is never taken for a finished one:
+# `minigrok.py --finish` trains into runs/NAME.unfinished.npz, saving every SAVE_EVERY
+# epochs and when stopped, and renames it onto the target runs/NAME.npz only once finished.
+# The next `make` continues it where it stopped (bit-identical to an uninterrupted run).
+# Before a run trains, its old checkpoint goes (make retrains when the code changed, or
+# with -B), and so does an unfinished run older than the code: other code trained it.
+# `exec` hands make's signals (SIGTERM, and SIGINT from Ctrl-C) straight to minigrok.
 # One BLAS thread per run: `make -j2` then keeps both cores busy with two runs, where two
 # runs of two threads each on two cores would spend their time waiting on each other.
-TRAIN := OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --overwrite
+SAVE_EVERY := 1000
+TRAIN := exec env OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --save-every $(SAVE_EVERY) --finish
+fresh_start = rm -f $@; for c in $(CODE); do [ $(@:.npz=.unfinished.npz) -nt $$c ] || rm -f $(@:.npz=.unfinished.npz); done
 SEEDS := 0 1 2
 # Nanda et al.'s setting, trained to completion: their clean-up ends near epoch 13k and the
 # study's grokking near 15k, so 20k epochs see the end of the study's window (18,750).
 NANDA_EPOCHS := 20000
 # Sort's epochs; median keeps its weights at this epoch too, to compare the two at equal epochs.
 SORT_EPOCHS := 150
+SORT_SMALL_EPOCHS = $(shell echo $$(( $(SORT_EPOCHS) * 10 )))
 WIDTHS := 16 32 64 128 256 512
 WIDTH_SEEDS := $(SEEDS)
 # Measured on this 2-core machine, 2026-12-05 (engine of 2026-12-02, one BLAS thread per run):
@@ -97,31 +107,49 @@ SORT_FINDINGS := $(call findings_of,$(SORT_RUNS) $(SORT_SMALL_RUNS) $(SORT_1HEAD
 # the longest analyses first (sort's), so that `make -j2` does not end on one of them alone
 FINDINGS := $(SORT_FINDINGS) $(ADD_FINDINGS) $(MEDIAN_FINDINGS) $(MAX_FINDINGS) figures/width/findings.json
 
-.PHONY: figures runs
+.PHONY: figures runs list-runs
 figures: runs figures/REPORT.md   # every run first, in RUNS' order: the longest trainings start first
 runs: $(RUNS)
+# A checkpoint only ever appears finished, so make must not delete one when interrupted.
+.PRECIOUS: $(RUNS)
+
+# The training commands, one per line, for other machines sharing runs/ (a job array, GNU
+# parallel: see README). Each is safe to repeat: it finishes an unfinished run and does
+# nothing to a finished one. Then `make figures` here analyses.
+list-runs:
+	@$(MAKE) -s -n -B runs | sed -n 's/^exec //p'
 
 $(NANDA_RUNS): runs/add_nanda_s%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --preset nanda --epochs $(NANDA_EPOCHS) --snapshot-every 250 --seed $* --out $@
 $(ADD_RUNS): runs/add_s%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task add --seed $* --out $@
 $(MAX_RUNS): runs/max_s%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task max --seed $* --out $@
 $(MAX_AUGMENT_RUNS): runs/max_augment_s%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task max --augment --seed $* --out $@
 $(MEDIAN_RUNS): runs/median_s%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task median --snapshot-every $(SORT_EPOCHS) --seed $* --out $@
 $(SORT_RUNS): runs/sort_s%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task sort --epochs $(SORT_EPOCHS) --seed $* --out $@
 # the study's sort 'at the original data size': a tenth of the training set, the same optimiser steps
 $(SORT_SMALL_RUNS): runs/sort_small_s%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task sort --n-train 2000 --epochs $$(( $(SORT_EPOCHS) * 10 )) --eval-every 50 --seed $* --out $@
+	@$(fresh_start)
+	$(TRAIN) --task sort --n-train 2000 --epochs $(SORT_SMALL_EPOCHS) --eval-every 50 --seed $* --out $@
 $(SORT_1HEAD_RUNS): runs/sort_1head_s%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task sort --n-heads 1 --epochs $(SORT_EPOCHS) --seed $* --out $@
 # width sweep: d_model varies (4 heads, d_mlp 512 kept); each task's default epochs for every width
 runs/width/add_d%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task add --snapshot-every 0 --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
 runs/width/median_d%.npz: $(CODE) | .venv/ready
+	@$(fresh_start)
 	$(TRAIN) --task median --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
 
 # Figures are drawn for the seeds in FIGURE_SEEDS (seed 0's are the ones kept in git); the

@@ -21,6 +21,7 @@ Reading order: the model (embed, attention, mlp, unembed; forward, backward), th
 AdamW, then the config, training, checkpoints and the command line.
 """
 import argparse
+import collections
 import dataclasses
 import json
 import math
@@ -601,8 +602,9 @@ def drop_unscheduled_row(history, epoch, cfg):
 
 def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, stop=None):
     """Train cfg's task, checkpointing to `out` (whatever is there: main() checks the path
-    first); with resume, continue the run saved at `out`; with stop_at, stop early once test
-    accuracy reaches it. verbose: print progress (unless progress=False) and the summary.
+    first); with resume, continue the run saved at `out` (or at the path resume gives); with
+    stop_at, stop early once test accuracy reaches it. Every checkpoint says whether the run
+    has finished (run_state). verbose: print progress (unless progress=False) and the summary.
     stop: main()'s Interrupt, else one is made for this call.
     Returns (params, history, exit_code): 0; 1 when the loss or the weights became nan or
     inf, or a checkpoint could not be written (the last one written stays); 128 + the
@@ -614,20 +616,25 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
         train_tokens, train_targets = as_xp(data.train)
         evals = {name: as_xp(pair) for name, pair in data.evals.items()}
         if resume:
-            ck = load_checkpoint(out)
+            source = out if resume is True else resume
+            ck = load_checkpoint(source)
             check_resumable(ck["config"], cfg)
             history, snapshots, epoch, wall0 = ck["history"], ck["snapshots"], ck["epoch"], ck["wall_s"]
-            done = check_resume_epoch(out, epoch, history, cfg, stop_at)
+            done = check_resume_epoch(source, epoch, history, cfg, stop_at)
             if done:
+                if not ck["finished"] or source != out:     # it had ended, but its checkpoint did not say so
+                    save_checkpoint(out, cfg, ck["params"], ck["opt"], history, snapshots, epoch, ck["wall_s"],
+                                    True, stop_at)
                 if verbose:
-                    print(f"{out} {done}; nothing to train")
+                    print(f"{source} {done}; nothing to train")
                 return ck["params"], history, 0
             drop_unscheduled_row(history, epoch, cfg)
             params = {k: xp.asarray(v) for k, v in ck["params"].items()}
             opt = {"step": ck["opt"]["step"], "m": {k: xp.asarray(v) for k, v in ck["opt"]["m"].items()},
                    "v": {k: xp.asarray(v) for k, v in ck["opt"]["v"].items()}}
-            saved = epoch                   # the checkpoint on disk that belongs to this run
+            saved = epoch if source == out else None    # the checkpoint at out that belongs to this run
         else:
+            source = None
             params = init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
             opt, history, snapshots, epoch, wall0, saved = adamw_init(params), {}, [], 0, 0.0, None
             record(history, 0, 0.0, params, evals, data, cfg.engine)
@@ -645,7 +652,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
         def stopped(why):
             """One line on stderr: why the run stopped, and which checkpoint of its own is kept."""
             if saved is None:
-                kept = "nothing was saved"
+                kept = f"nothing was saved, {source} is kept as it was" if resume else "nothing was saved"
             elif resume and saved == e_start:
                 kept = f"{out} is kept as it was resumed (epoch {saved})"
             else:
@@ -653,12 +660,12 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
             print(f"{newline}minigrok: {why}; stopped, {kept}", file=sys.stderr)
             return params, history, 1
 
-        def save(epoch):
+        def save(epoch, finished):
             """Write the checkpoint if everything in it is finite; None, or what went wrong."""
             if not all_finite([*opt["m"].values(), *opt["v"].values()]):
                 return f"the AdamW moments became nan or inf by epoch {epoch}"
             try:
-                save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall())
+                save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall(), finished, stop_at)
             except OSError as e:
                 return f"could not write the checkpoint {out} at epoch {epoch} ({e.strerror or e})"
 
@@ -687,7 +694,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
                     print(status_line(cfg, history, rate), flush=True)
                 reached = stop_at is not None and history["test_acc"][-1] >= stop_at
             if epoch % cfg.save_every == 0:
-                problem = save(epoch)
+                problem = save(epoch, epoch == cfg.epochs or reached)
                 if problem:
                     return stopped(problem)
                 saved = epoch
@@ -695,12 +702,13 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
             if epoch == cfg.epochs or reached or stop.signum is not None:
                 break
         if saved != epoch:
-            t0, problem = time.perf_counter(), save(epoch)
+            t0, problem = time.perf_counter(), save(epoch, epoch == cfg.epochs or reached)
             if problem:
                 return stopped(problem)
             saved, overhead = epoch, overhead + time.perf_counter() - t0
         if stop.signum is not None:
-            rest = "the run is complete" if epoch == cfg.epochs or reached else "continue with the same flags and --resume"
+            how = "--finish" if out.endswith(UNFINISHED) else "--resume"
+            rest = "the run is complete" if epoch == cfg.epochs or reached else f"continue with the same flags and {how}"
             print(f"{newline}minigrok: interrupted ({signal.Signals(stop.signum).name}) at epoch {epoch}; "
                   f"saved {out} ({rest})", file=sys.stderr)
             return params, history, 128 + stop.signum
@@ -821,12 +829,15 @@ def write_atomically(path, write):
         raise
 
 
-def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s):
+def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s, finished=None, stop_at=None):
     """Write the run to `path` atomically (write_atomically): a crash or a failed write
-    leaves the previous checkpoint as it was."""
+    leaves the previous checkpoint as it was. finished: whether the run has reached its
+    end (its epochs, or its --stop-at); by default, whether epoch is cfg.epochs."""
+    finished = epoch >= cfg.epochs if finished is None else finished
     arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
               "history": np.array(json.dumps(history)), "epoch": np.array(epoch),
-              "wall_s": np.array(wall_s), "adam_step": np.array(opt["step"])}
+              "wall_s": np.array(wall_s), "adam_step": np.array(opt["step"]),
+              "finished": np.array(bool(finished)), "stop_at": np.array(np.nan if stop_at is None else stop_at)}
     for k, v in params.items():
         arrays[k] = to_numpy(v)
         arrays[f"adam_m/{k}"] = to_numpy(opt["m"][k])
@@ -841,6 +852,11 @@ def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s):
 
 def _open_checkpoint(path):
     if not os.path.exists(path):
+        partial = unfinished_path(path) if path.endswith(".npz") else None
+        if partial and os.path.isfile(partial):
+            state = run_state(partial)
+            raise UsageError(f"checkpoint {path} does not exist: its run is unfinished, saved at epoch {state.epoch} "
+                             f"of {state.config.epochs} in {partial}; finish it with: {finish_command(partial, state)}")
         raise UsageError(f"checkpoint {path} does not exist; train one with python minigrok.py --task ... --out {path}")
     if os.path.isdir(path):
         raise UsageError(f"{path} is a directory, not a minigrok checkpoint")
@@ -870,12 +886,80 @@ def _open_checkpoint(path):
 
 def read_header(path):
     """(config, epoch) of a checkpoint, without reading its weights."""
+    state = run_state(path)
+    return state.config, state.epoch
+
+
+RunState = collections.namedtuple("RunState", "config epoch finished stop_at")
+
+
+def _finished(z, cfg, epoch):
+    """What a checkpoint says of its end; one written before it said so is finished when
+    it reached its epochs (a run stopped early by --stop-at then reads as unfinished)."""
+    if "finished" in z.files:
+        return bool(z["finished"]), float(z["stop_at"])
+    return epoch >= cfg.epochs, math.nan
+
+
+def run_state(path):
+    """RunState(config, epoch, finished, stop_at) of a checkpoint, without its weights:
+    finished is True when the run reached its epochs or its --stop-at (stop_at: nan if
+    none), False for a run saved on its way (periodically, or when interrupted)."""
     z, cfg = _open_checkpoint(path)
     try:
         with z:
-            return cfg, int(z["epoch"])
+            epoch = int(z["epoch"])
+            return RunState(cfg, epoch, *_finished(z, cfg, epoch))
     except Exception as e:
         raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
+
+
+def unfinished_path(out):
+    """Where `--finish --out out` keeps its run until it is finished (a.npz -> a.unfinished.npz):
+    a file at `out` is then always a finished run, which is what make relies on."""
+    return out[:-len(".npz")] + UNFINISHED
+
+
+UNFINISHED = ".unfinished.npz"
+
+
+def config_flags(cfg):
+    """The command-line flags that give cfg: its task, and each field that differs from the
+    task's defaults (config_from_args(flags) == cfg)."""
+    base = Config(task=cfg.task, **tasks.TASK_DEFAULTS[cfg.task])
+    flags = ["--task", cfg.task]
+    for f in dataclasses.fields(Config):
+        value = getattr(cfg, f.name)
+        if f.name == "task" or value == getattr(base, f.name):
+            continue
+        if f.name == "d_head" and value == cfg.d_model // cfg.n_heads:
+            continue                                        # what config_from_args gives by default
+        flag = "--" + f.name.replace("_", "-")
+        flags += [flag] if f.type in (bool, "bool") else [flag, str(value)]
+    return flags
+
+
+def finish_command(path, state):
+    """The command that finishes the unfinished run saved at `path`."""
+    flags = config_flags(state.config) + ([] if math.isnan(state.stop_at) else ["--stop-at", repr(state.stop_at)])
+    if path.endswith(UNFINISHED):
+        return " ".join(["python minigrok.py", *flags, "--finish", "--out", path[:-len(UNFINISHED)] + ".npz"])
+    return " ".join(["python minigrok.py", *flags, "--out", path, "--resume"])
+
+
+def unfinished_problem(path, state):
+    """One line: the run at `path` is unfinished, how far it got, and the command that finishes it."""
+    return (f"{path} is an unfinished run (saved at epoch {state.epoch} of {state.config.epochs}); "
+            f"finish it with: {finish_command(path, state)}")
+
+
+def require_finished(path):
+    """UsageError unless the checkpoint at `path` is a finished run: analysing a run
+    interrupted on its way would report a model that was never trained to its end."""
+    state = run_state(path)
+    if not state.finished:
+        raise UsageError(unfinished_problem(path, state))
+    return state
 
 
 def check_task(path, task, who):
@@ -907,7 +991,8 @@ def check_matches_config(path, cfg, params, opt, snapshots):
 
 def load_checkpoint(path):
     """Everything a checkpoint holds, as NumPy arrays and plain Python: config, params,
-    opt (AdamW state), history, snapshots [(epoch, params)], epoch, wall_s. Checked whole:
+    opt (AdamW state), history, snapshots [(epoch, params)], epoch, wall_s, finished and
+    stop_at (see run_state); finished or not. Checked whole:
     a config that does not match the weights is a UsageError, not a later traceback."""
     z, cfg = _open_checkpoint(path)
     try:
@@ -921,16 +1006,23 @@ def load_checkpoint(path):
                 stacks = {k: z[f"snapshot/{k}"] for k in names}
                 snapshots = [(int(e), {k: stacks[k][i] for k in names})
                              for i, e in enumerate(z["snapshot_epochs"])]
+            epoch = int(z["epoch"])
+            finished, stop_at = _finished(z, cfg, epoch)
             ck = dict(config=cfg, params=params, opt=opt, history=json.loads(str(z["history"])),
-                      snapshots=snapshots, epoch=int(z["epoch"]), wall_s=float(z["wall_s"]))
+                      snapshots=snapshots, epoch=epoch, wall_s=float(z["wall_s"]), finished=finished,
+                      stop_at=stop_at)
     except Exception as e:
         raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
     check_matches_config(path, cfg, params, opt, snapshots)
     return ck
 
 
-def load(path):
-    """(config, weights, history) of a checkpoint: the entry point for analysis."""
+def load(path, unfinished=False):
+    """(config, weights, history) of a finished run's checkpoint: the entry point for
+    analysis. An unfinished run (interrupted on its way; run_state tells) is refused
+    with the command that finishes it, unless unfinished=True."""
+    if not unfinished:
+        require_finished(path)
     ck = load_checkpoint(path)
     return ck["config"], ck["params"], ck["history"]
 
@@ -1183,7 +1275,7 @@ def remove_stale_temporaries(out):
     """Remove the temporary files that a run killed mid-write left beside `out` and its
     curve. Called with the lock held, so they belong to no running save."""
     removed = []
-    for path in temporaries(out) + temporaries(plot_path(out)):
+    for path in temporaries(out) + temporaries(plot_path(out)) + temporaries(unfinished_path(out)):
         try:
             os.unlink(path)
             removed.append(os.path.basename(path))
@@ -1205,24 +1297,59 @@ def check_existing(out, cfg, resume, overwrite):
         return epoch
     if overwrite:
         return 0
+    if os.path.exists(unfinished_path(out)) and not os.path.exists(out):
+        raise UsageError(f"an unfinished run of --out {out} is at {unfinished_path(out)}: --finish continues it, "
+                         f"--overwrite trains afresh (and leaves it), or choose another --out")
     if not os.path.exists(out):
         if os.path.lexists(plot_path(out)):
             raise UsageError(f"the curve's path {plot_path(out)} holds a file, which this run would replace: choose "
                              f"another --out, or add --overwrite to replace it")
         return 0
     try:
-        saved, epoch = read_header(out)
+        state = run_state(out)
     except UsageError:
         raise UsageError(f"--out {out} exists and is not a minigrok checkpoint; minigrok will not replace it: "
                          f"choose another --out, or add --overwrite to replace it") from None
+    saved, epoch = state.config, state.epoch
+    where = (f"finished at epoch {epoch}" if state.finished else
+             f"unfinished: saved at epoch {epoch} of {saved.epochs}, when it was interrupted")
     diff = first_difference(saved, cfg)
     if diff is None:
-        state = f"finished at epoch {epoch}" if epoch >= cfg.epochs else f"saved at epoch {epoch} of {cfg.epochs}"
-        raise UsageError(f"--out {out} already holds this run, {state}: --resume continues it (give more --epochs "
-                         f"if it is finished), --overwrite trains it again from scratch, or choose another --out")
+        more = "" if not state.finished else " (give more --epochs)"
+        raise UsageError(f"--out {out} already holds this run, {where}: --resume continues it{more}, --overwrite "
+                         f"trains it again from scratch, or choose another --out")
     name, a, b = diff
-    raise UsageError(f"--out {out} holds another run ({name}={a!r} there, {b!r} here): --resume with that run's "
-                     f"flags continues it, --overwrite replaces it, or choose another --out")
+    raise UsageError(f"--out {out} holds another run ({name}={a!r} there, {b!r} here), {where}: --resume with "
+                     f"that run's flags continues it, --overwrite replaces it, or choose another --out")
+
+
+def plan_finish(out, cfg, stop_at):
+    """For --finish: (where the run trains, what it resumes, its first epoch); where is None
+    when `out` already holds this run, finished. The run trains at unfinished_path(out) and
+    resumes what is there, else continues the run at `out` (an unfinished one, or a finished
+    one given more --epochs), else starts from epoch 0."""
+    partial = unfinished_path(out)
+    for path in (partial, out):
+        if not os.path.exists(path):
+            continue
+        try:
+            ck = load_checkpoint(path)
+        except UsageError:
+            raise UsageError(f"--finish: {path} exists and is not a minigrok checkpoint; minigrok will not "
+                             f"replace it: move it, or choose another --out") from None
+        diff = first_difference(ck["config"], cfg)
+        if diff:
+            name, a, b = diff
+            raise UsageError(f"--finish: {path} holds another run ({name}={a!r} there, {b!r} here); remove it to "
+                             f"train this one, or choose another --out")
+        done = check_resume_epoch(path, ck["epoch"], ck["history"], cfg, stop_at)
+        if done and path == out:
+            return None, None, ck["epoch"]
+        return partial, path, ck["epoch"]
+    if os.path.lexists(plot_path(out)) and not os.path.exists(out):
+        raise UsageError(f"the curve's path {plot_path(out)} holds a file, which this run would replace: move it, "
+                         f"or choose another --out")
+    return partial, False, 0
 
 
 # ============================================================================ plotting
@@ -1287,6 +1414,10 @@ def make_parser():
                     help="max/median/sort: add tuples for every answer value (the study's fix)")
     ap.add_argument("--out", help="checkpoint path (default: runs/<task>.npz); the curve goes beside it, as .png")
     ap.add_argument("--resume", action="store_true", help="continue the run saved at --out")
+    ap.add_argument("--finish", action="store_true",
+                    help="bring --out to this run, finished: start it, continue it where it was interrupted, or "
+                         "nothing if it is done; safe to repeat. Until it is finished the run is kept at "
+                         "NAME.unfinished.npz, so a file at --out is always a finished run (what make uses)")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace what is at --out (without it, a fresh run refuses to replace anything)")
     ap.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
@@ -1327,6 +1458,9 @@ def main(argv=None):
             raise UsageError(f"--stop-at must be a test accuracy in (0, 1], got {args.stop_at}")
         if args.resume and args.overwrite:
             raise UsageError("--resume continues the run at --out and --overwrite replaces it: give one of them")
+        if args.finish and (args.resume or args.overwrite):
+            raise UsageError("--finish starts, continues or leaves the run at --out as needed: give it without "
+                             "--resume and --overwrite")
         out = os.path.join("runs", f"{cfg.task}.npz") if args.out is None else args.out
         check_out(out)
         if args.resume:
@@ -1336,9 +1470,20 @@ def main(argv=None):
         lock = lock_output(out)
         remove_stale_temporaries(out)
         try_a_save(out)
-        start = check_existing(out, cfg, args.resume, args.overwrite)
-        params, history, code = train(cfg, out, resume=args.resume, stop_at=args.stop_at,
+        if args.finish:
+            where, resume, start = plan_finish(out, cfg, args.stop_at)
+            if where is None:
+                print(f"{out} is finished ({start} epochs); nothing to train")
+                return 0
+            if resume:
+                print(f"minigrok: continuing {resume} from epoch {start}", flush=True)
+        else:
+            where, resume = out, args.resume
+            start = check_existing(out, cfg, args.resume, args.overwrite)
+        params, history, code = train(cfg, where, resume=resume, stop_at=args.stop_at,
                                       progress=not args.quiet, stop=stop)
+        if code == 0 and where != out:
+            os.replace(where, out)              # finished: only now does it take the name make looks for
         trained = max(history.get("epoch") or [start]) > start   # False: a resumed run had nothing to train
         finished, stop.deferred = True, False     # a signal now stops the plot at once
         if code == 0 and stop.signum is not None:  # noted after the last save, before the plot

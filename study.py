@@ -1856,6 +1856,8 @@ def main(argv=None):
     argv = [a for a in argv if a != "--findings-only"]
     try:
         if argv[:1] == ["width"] and len(argv) > 1:
+            for path in argv[1:]:
+                mg.require_finished(path)       # a run interrupted on its way is no result
             width_sweep(argv[1:], "figures/width")
             print("figures/width/width_sweep.png and findings.json")
             return 0
@@ -1867,6 +1869,7 @@ def main(argv=None):
             return 2
         out_dir = argv[2] if len(argv) == 3 else os.path.join("figures", os.path.splitext(os.path.basename(argv[1]))[0])
         mg.check_task(argv[1], argv[0], f"study.py {argv[0]}")
+        mg.require_finished(argv[1])
         mg.keep_freed_memory()   # the analyses' large temporaries reuse memory, as training's do
         DRIVERS[argv[0]](argv[1], out_dir)
     except mg.UsageError as e:

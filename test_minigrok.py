@@ -597,7 +597,7 @@ def test_a_fresh_run_never_replaces_an_existing_checkpoint(tmp_path, capsys):
     before = ck_bytes(out)
     # the same run again, another run, and a file that is no checkpoint: refused, untouched
     for args, words in ((["--epochs", "4"], ["already holds this run, finished"]),
-                        (["--epochs", "8", "--save-every", "2"], ["already holds this run, saved at epoch 4 of 8"]),
+                        (["--epochs", "8", "--save-every", "2"], ["already holds this run, finished at epoch 4", "give more --epochs"]),
                         (["--epochs", "4", "--lr", "1e-2"], ["another run", "lr=0.005 there, 0.01 here"])):
         code, _, err = main_here(capsys, *args, "--out", out)
         assert code == 2
@@ -1117,3 +1117,213 @@ def test_every_array_function_used_exists_in_cupy(engine):
         if obj is None:
             missing.append(name)
     assert not missing, f"not in cupy: {missing}"
+
+
+# ---------------------------------------------------------------- a crash never becomes a result
+def test_a_checkpoint_says_whether_its_run_finished(tmp_path, capsys):
+    out = str(tmp_path / "a.npz")
+    assert main_here(capsys, "--epochs", "20", "--save-every", "5", "--out", out)[0] == 0
+    state = mg.run_state(out)
+    assert state.finished and state.epoch == 20 and math.isnan(state.stop_at)
+    # the same run stopped on its way (as a kill after the save at epoch 5 leaves it)
+    ck = mg.load_checkpoint(out)
+    cut = str(tmp_path / "cut.npz")
+    mg.save_checkpoint(cut, ck["config"], ck["params"], ck["opt"], ck["history"], [], 5, 0.0, False)
+    state = mg.run_state(cut)
+    assert not state.finished and state.epoch == 5
+    assert mg.load_checkpoint(cut)["finished"] is False
+    # load() refuses it in one line naming the command that finishes it; that command does
+    with pytest.raises(mg.UsageError) as e:
+        mg.load(cut)
+    assert "unfinished run (saved at epoch 5 of 20)" in str(e.value)
+    command = str(e.value).split("finish it with: ")[1].split()
+    assert command[:2] == ["python", "minigrok.py"] and command[-2:] == [cut, "--resume"]
+    args = mg.make_parser().parse_args(command[2:])
+    assert mg.config_from_args(args) == ck["config"] and args.resume
+    assert mg.load(cut, unfinished=True)[0] == ck["config"]
+    # stopped by --stop-at: finished, and says with which
+    stopped, history = str(tmp_path / "stopped.npz"), mg.load(out)[2]
+    acc = max(history["test_acc"][1:])                  # reached at some evaluation before epoch 20
+    assert main_here(capsys, "--epochs", "20", "--stop-at", str(acc), "--save-every", "5", "--out", stopped)[0] == 0
+    state = mg.run_state(stopped)
+    assert state.finished and state.epoch == history["epoch"][history["test_acc"].index(acc)] and state.stop_at == acc
+
+
+@pytest.mark.parametrize("extra", [[], ["--task", "sort", "--n", "12", "--n-train", "200", "--n-test", "40",
+                                        "--augment", "--d-model", "24", "--n-heads", "3", "--dtype", "float64"],
+                                   ["--preset", "nanda", "--epochs", "20000", "--snapshot-every", "250"],
+                                   ["--task", "median", "--d-model", "64", "--lr", "3e-4", "--engine", "plain"]])
+def test_config_flags_give_back_the_config(extra):
+    cfg = mg.config_from_args(mg.make_parser().parse_args(extra))
+    assert mg.config_from_args(mg.make_parser().parse_args(mg.config_flags(cfg))) == cfg
+
+
+def test_out_holding_an_unfinished_run_says_so_and_points_at_resume(tmp_path, capsys):
+    out = str(tmp_path / "a.npz")
+    assert main_here(capsys, "--epochs", "10", "--out", out)[0] == 0
+    ck = mg.load_checkpoint(out)
+    mg.save_checkpoint(out, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
+    before = ck_bytes(out)
+    for extra, words in (([], ["already holds this run, unfinished: saved at epoch 10 of 10"]),
+                         (["--lr", "1e-2"], ["another run", "unfinished: saved at epoch 10 of 10"])):
+        code, _, err = main_here(capsys, "--epochs", "10", *extra, "--out", out)
+        assert code == 2 and ck_bytes(out) == before
+        one_line(err, *words, "--resume")
+
+
+def test_finish_starts_continues_and_then_leaves_a_run(tmp_path, capsys):
+    """--finish trains into NAME.unfinished.npz and renames it onto --out once finished; run
+    again it continues an unfinished run (bit-identical) and leaves a finished one alone."""
+    whole, out = str(tmp_path / "whole.npz"), str(tmp_path / "a.npz")
+    partial = str(tmp_path / "a.unfinished.npz")
+    flags = ["--epochs", "30", "--snapshot-every", "4", "--batch-size", "50"]
+    assert main_here(capsys, *flags, "--out", whole)[0] == 0
+    # SIGTERM during epoch 13: the run is kept beside --out, which does not exist yet
+    child = hooked_child("mg", "train_epoch", "SIGTERM", 13, *flags, "--finish", "--out", out, cwd=tmp_path)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 143, stderr
+    one_line(stderr.strip().splitlines(), f"saved {partial}", "--finish")
+    assert not os.path.exists(out) and mg.run_state(partial).epoch == 13
+    # the study (any analysis) refuses both names, with the command that finishes the run
+    for path in (partial, out):
+        with pytest.raises(mg.UsageError) as e:
+            mg.load(path)
+        assert "unfinished" in str(e.value) and f"--finish --out {out}" in str(e.value)
+    # a plain run on --out is told where the unfinished one is
+    code, _, err = main_here(capsys, *flags, "--out", out)
+    assert code == 2
+    one_line(err, f"an unfinished run of --out {out} is at {partial}", "--finish")
+    code, stdout, _ = main_here(capsys, *flags, "--finish", "--out", out)
+    assert code == 0 and f"continuing {partial} from epoch 13" in stdout
+    assert not os.path.exists(partial) and mg.run_state(out).finished
+    assert_same_run(whole, out)
+    before = ck_bytes(out)
+    code, stdout, _ = main_here(capsys, *flags, "--finish", "--out", out)
+    assert code == 0 and "is finished (30 epochs); nothing to train" in stdout and ck_bytes(out) == before
+    # more --epochs continue the finished run, beside it until they are done
+    code, stdout, _ = main_here(capsys, "--epochs", "40", *flags[2:], "--finish", "--out", out)
+    assert code == 0 and f"continuing {out} from epoch 30" in stdout and mg.run_state(out).epoch == 40
+    code, _, err = main_here(capsys, *flags, "--finish", "--resume", "--out", out)
+    assert code == 2
+    one_line(err, "without --resume and --overwrite")
+    assert leftovers(tmp_path) == []
+
+
+def test_study_refuses_an_unfinished_checkpoint(tmp_path, capsys):
+    import study
+    out = str(tmp_path / "a.npz")
+    assert main_here(capsys, "--epochs", "10", "--out", out)[0] == 0
+    ck = mg.load_checkpoint(out)
+    mg.save_checkpoint(out, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
+    for argv in (["add", out, str(tmp_path / "fig")], ["width", out]):
+        assert study.main(argv) == 2
+        captured = capsys.readouterr()
+        one_line(captured.err.strip().splitlines(), "study: error:", "unfinished run", f"--out {out} --resume")
+    assert not os.path.exists(tmp_path / "fig")
+
+
+# make, interrupted: runs in a copy of the Makefile and code in a temporary folder, with a
+# short Nanda run (NANDA_EPOCHS, SAVE_EVERY) so that a periodic save comes within a second.
+MAKE_FLAGS = ["NANDA_EPOCHS=60", "SAVE_EVERY=10", f"PY={sys.executable}"]
+NANDA = "runs/add_nanda_s{}.npz"
+
+
+def make_folder(tmp_path):
+    """A folder make can train in: the Makefile, the code, and a .venv it takes as made."""
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    for name in ("Makefile", "minigrok.py", "fast.py", "tasks.py", "study.py", "analysis.py", "requirements.txt"):
+        shutil.copy2(os.path.join(HERE, name), folder / name)
+    (folder / ".venv").mkdir()
+    (folder / ".venv" / "ready").touch()
+    return folder
+
+
+def run_make(folder, *targets, start=False):
+    args = ["make", "-s", *MAKE_FLAGS, *targets]
+    if start:                # its own process group, as a shell gives a job: Ctrl-C reaches all of it
+        return subprocess.Popen(args, cwd=folder, start_new_session=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    return subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=300)
+
+
+def wait_for_saves(folder, names, child):
+    """Wait until each run has written its unfinished checkpoint (its first periodic save)."""
+    t0 = time.time()
+    while not all((folder / n.replace(".npz", ".unfinished.npz")).exists() for n in names):
+        assert child.poll() is None and time.time() - t0 < 120, child.communicate()[0]
+        time.sleep(0.02)
+
+
+def training_pids(folder):
+    """The minigrok processes training in `folder`."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            if b"minigrok.py" in cmd and os.readlink(f"/proc/{pid}/cwd") == str(folder):
+                pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+def check_interrupted_then_finished(folder, names, reference):
+    """After an interruption: every run unfinished and refused by the study; make does not
+    call it up to date, and a second make continues each one to the uninterrupted run."""
+    for name in names:
+        partial = name.replace(".npz", ".unfinished.npz")
+        assert not (folder / name).exists() and not mg.run_state(str(folder / partial)).finished
+        done = subprocess.run([sys.executable, "study.py", "add", partial, "out", "--findings-only"], cwd=folder,
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        one_line(done.stderr.strip().splitlines(), "unfinished run", f"--finish --out {name}")
+        assert not (folder / "out").exists()
+    assert subprocess.run(["make", "-q", *MAKE_FLAGS, *names], cwd=folder).returncode == 1
+    epochs = {n: mg.run_state(str(folder / n.replace(".npz", ".unfinished.npz"))).epoch for n in names}
+    done = run_make(folder, "-j2", *names)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in names:
+        assert f"continuing {name.replace('.npz', '.unfinished.npz')} from epoch {epochs[name]}" in done.stdout
+        assert mg.run_state(str(folder / name)).finished
+        assert not (folder / name.replace(".npz", ".unfinished.npz")).exists()
+        assert_same_run(str(reference / name), str(folder / name))
+    assert subprocess.run(["make", "-q", *MAKE_FLAGS, *names], cwd=folder).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The two short Nanda runs trained by make without interruption."""
+    folder = make_folder(tmp_path_factory.mktemp("whole"))
+    done = run_make(folder, "-j2", NANDA.format(0), NANDA.format(1))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_finishes_a_run_whose_training_was_killed(tmp_path, uninterrupted):
+    folder, name = make_folder(tmp_path), NANDA.format(0)
+    child = run_make(folder, name, start=True)
+    wait_for_saves(folder, [name], child)
+    (pid,) = training_pids(folder)
+    os.kill(pid, signal.SIGKILL)            # what an out-of-memory kill or a power cut does
+    child.communicate(timeout=60)
+    assert child.returncode != 0
+    check_interrupted_then_finished(folder, [name], uninterrupted)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_interrupted_make_j2_keeps_every_job_and_the_next_make_finishes(tmp_path, uninterrupted, sig):
+    """Ctrl-C reaches make and its jobs (the terminal signals the process group); SIGTERM
+    reaches make alone, which passes it on to its jobs."""
+    folder, names = make_folder(tmp_path), [NANDA.format(0), NANDA.format(1)]
+    child = run_make(folder, "-j2", *names, start=True)
+    wait_for_saves(folder, names, child)
+    if sig == "SIGINT":
+        os.killpg(child.pid, signal.SIGINT)
+    else:
+        os.kill(child.pid, signal.SIGTERM)
+    child.communicate(timeout=60)
+    assert child.returncode != 0 and training_pids(folder) == []
+    check_interrupted_then_finished(folder, names, uninterrupted)

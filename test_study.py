@@ -429,7 +429,8 @@ def test_make_figures_trains_first_and_draws_only_the_figure_seeds():
     train = [i for i, line in enumerate(plan) if " minigrok.py " in line and "--out runs/" in line]
     analyse = [i for i, line in enumerate(plan) if " study.py " in line]
     assert len(train) == 60 and len(analyse) == 8 * 3 + 2 and max(train) < min(analyse)
-    assert all(plan[i].startswith("OPENBLAS_NUM_THREADS=1 ") for i in train + analyse)
+    assert all(plan[i].startswith("exec env OPENBLAS_NUM_THREADS=1 ") for i in train)
+    assert all(plan[i].startswith("OPENBLAS_NUM_THREADS=1 ") for i in analyse)
     for i in analyse:
         seed = re.search(r"_s(\d+)\.npz", plan[i])
         if seed:
