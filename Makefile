@@ -56,8 +56,8 @@ runs/interop_add.npz: | .venv/ready
 # process with its own seed and output file, so the same rules map onto a job array.
 # Every claim-bearing run is trained on each init seed in SEEDS (the data split is fixed);
 # study.py judges each claim on every seed and reports k of n.
-CODE := minigrok.py fast.py tasks.py
-STUDY := study.py analysis.py minigrok.py fast.py tasks.py
+CODE := minigrok.py fast.py tasks.py config.py arrays.py checkpoint.py
+STUDY := study.py analysis.py $(CODE)
 # A run that is interrupted (Ctrl-C, kill, a reboot) is never taken for a finished one:
 # `minigrok.py --finish` trains into runs/NAME.unfinished.npz, saving every SAVE_EVERY
 # epochs and when stopped, and renames it onto the target runs/NAME.npz only once finished.

@@ -74,14 +74,15 @@ def time_config(name, cfg, epochs, warmup):
     """Median ms of a full-batch epoch with cfg's engine; for the fast engine also the
     FLOP count of its computation and the rate it achieves."""
     data = tasks.make_data(cfg)
-    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    params = mg.init_params(cfg)
     opt = mg.adamw_init(params)
     tokens, targets = (mg.xp.asarray(a) for a in data.train)
-    plan = fast.index_plan(tokens, data.n_read, params) if cfg.engine == "fast" else None   # once, as train() does
+    engine = mg.training_engine(cfg, tokens, data.n_read, params)   # once, as train() does
+    plan = fast.index_plan(tokens, data.n_read, params) if cfg.engine == "fast" else None   # for the FLOP count
     epoch = [0]
 
     def step():
-        mg.train_epoch(params, opt, tokens, targets, cfg, epoch[0], data.n_read, plan)
+        mg.train_epoch(params, opt, tokens, targets, cfg, epoch[0], data.n_read, engine)
         epoch[0] += 1
     ms = median_ms(step, epochs, warmup)
     row = dict(config=name, engine=cfg.engine, n_train=len(tokens), ms_per_epoch=round(ms, 2))
@@ -109,7 +110,7 @@ def cmd_time(args):
             r["ratio_to_floor"] = round(r["ms_per_epoch"] / r["floor_ms"], 2)
         rows.append(r)
         print(json.dumps(r))
-    rows += compare_with_peer(args, on_cpu=mg.xp is np)
+    rows += compare_with_peer(args, on_cpu=mg.xp.module is np)
     return rows
 
 
@@ -145,26 +146,26 @@ def minigrok_stepper(cfg, data):
     """A function that takes one step of minigrok's training on the next batch, as
     train_epoch does. A minibatch makes its index plan inside fast.forward, every step.
     The full batch's plan is made once, as train() makes it."""
-    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    params = mg.init_params(cfg)
     opt = mg.adamw_init(params)
     tokens, targets = (mg.xp.asarray(a) for a in data.train)
-    plan = fast.index_plan(tokens, data.n_read, params) if mg.is_full_batch(cfg, len(tokens)) else None
+    full, batch = mg.training_engine(cfg, tokens, data.n_read, params), mg.ENGINES[cfg.engine]
     order = itertools.cycle([None if isinstance(i, slice) else mg.xp.asarray(i)
                              for i in mg.epoch_batches(cfg, len(tokens), 0)])   # train_epoch's batches (epoch 0)
 
     def step():
         idx = next(order)
         if idx is None:
-            mg.train_epoch(params, opt, tokens, targets, cfg, 0, data.n_read, plan)
+            mg.train_epoch(params, opt, tokens, targets, cfg, 0, data.n_read, full)
         else:                          # a set of batch_size examples is one full-batch epoch
-            mg.train_epoch(params, opt, tokens[idx], targets[idx], cfg, 0, data.n_read)
+            mg.train_epoch(params, opt, tokens[idx], targets[idx], cfg, 0, data.n_read, batch)
     return step
 
 
 def peer_stepper(peer, cfg, data):
     """The same step for the PyTorch peer: the same initial weights and batches."""
     import torch
-    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    params = mg.init_params(cfg)
     _, peer_step = peer.trainer(cfg, params)
     tokens, targets = (torch.from_numpy(a) for a in data.train)
     order = itertools.cycle([None if isinstance(i, slice) else torch.from_numpy(i)

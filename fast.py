@@ -24,13 +24,11 @@ by default (`--engine fast`). Three facts of a one-layer model make that possibl
 The gradients are named after the tables they belong to (dqk_tab, dread_tab, ...); the
 textbook names (dresid_mid, dq, dk, dv) are in minigrok.py's backward. The cache holds only
 what this backward needs; analysis uses minigrok.forward, whose cache has every activation.
-This file imports only the array module: minigrok.use_device() sets `xp` here too.
+It computes with arrays.xp, NumPy or CuPy, as minigrok.py does (--device chooses once).
 """
 import math
 
-import numpy as np
-
-xp = np   # the array module, NumPy or CuPy: set by minigrok.use_device()
+from arrays import xp
 
 
 def heads_as_columns(W):
@@ -222,6 +220,14 @@ def lookup_backward(d, sum_by, d_vocab):
     return out
 
 
+def read_backward(d, sum_by_read, used, d_vocab):
+    """The backward of a lookup of the readout rows (read_tab[read_rows]): d [batch, R, c]
+    -> [used, c], each example's gradient summed into the row it looked up."""
+    batch, n_read = d.shape[:2]
+    summed = lookup_backward(d.reshape(batch, n_read, -1).transpose(1, 0, 2), sum_by_read, d_vocab)
+    return summed.reshape(d_vocab * n_read, -1)[used]
+
+
 def backward(params, cache, dlogits):
     """dlogits [batch, R, d_vocab_out] -> grads, a dict with the keys of params.
     Each step undoes one line of forward, from the last to the first."""
@@ -234,8 +240,8 @@ def backward(params, cache, dlogits):
     n_read = dlogits.shape[1]
     read = slice(n_pos - n_read, n_pos)
     used = plan["read_used"]                                    # read_tab's rows, among all d_vocab*R
-    n_rows, n_used = d_vocab * n_pos, len(used)                 # rows of resid_tab and of read_tab
     rows = lambda a: a.reshape(batch * n_read, -1)              # [batch, R, c] -> [batch*R, c]
+    unrows = lambda a: a.reshape(batch, n_read, -1)             # and back
     dlogits = rows(dlogits)
     g = {}
 
@@ -252,9 +258,8 @@ def backward(params, cache, dlogits):
     dz += dlogits @ cache["W_OU"].T                             # (z reaches the logits both ways)
     dz = dz.reshape(batch, n_read, n_heads, d_head)
     # read_in and read_U rows: sum each example's gradient into the row it looked up
-    per_row = lambda d: lookup_backward(d.reshape(batch, n_read, -1).transpose(1, 0, 2),
-                                        sum_by[read], d_vocab).reshape(d_vocab * n_read, -1)[used]
-    dread_in, dread_U = per_row(dmlp_pre), per_row(dlogits)     # [used, d_mlp], [used, d_vocab_out]
+    dread_in = read_backward(unrows(dmlp_pre), sum_by[read], used, d_vocab)   # [used, d_mlp]
+    dread_U = read_backward(unrows(dlogits), sum_by[read], used, d_vocab)     # [used, d_vocab_out]
     # The composed weights back to the model's own, by the chain rule through
     # W_Oin = W_O W_in, W_OU = W_O W_U, W_outU = W_out W_U, read_in = read_tab W_in + b_in
     # and read_U = (read_tab + b_out) W_U: small products, no batch dimension.
@@ -272,44 +277,11 @@ def backward(params, cache, dlogits):
     # pattern = softmax(attn_scores); masked entries have pattern 0 and so get no gradient
     dscores = pattern * (dpattern - xp.einsum("...t,...t->...", dpattern, pattern)[..., None])   # [batch, head, R, pos]
 
-    q_tab = cache["q_tab"]
+    # attention back into the q, k and v tables, by the path forward took
     if plan["attention"] == "table":
-        # Back into the tables. attn_scores = qk_tab[:, read_rows, ids]: add each score's
-        # gradient into its table entry (bincount sums the entries that share an index).
-        dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_used * n_rows)
-        dqk_tab = dqk_tab.reshape(n_heads, n_used, n_rows).astype(W_E.dtype)
-        # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
-        k_tab_T = cache["k_tab_T"]
-        dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_used, -1)         # [used, head*d_head]
-        dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)               # [head*d_head, vocab*pos]
-        # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
-        # weighted by its pattern there, summed into the table row the example looked up (as in
-        # lookup_backward), one position at a time: no [batch, pos, head, d_head] array is made,
-        # and where all examples share the token only the sum is computed.
-        dv_tab = xp.zeros((d_vocab, n_pos, n_heads * d_head), W_E.dtype)
-        for t, by in enumerate(sum_by):
-            if isinstance(by, int):                             # every example has token `by` here
-                dv_tab[by, t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
-            else:
-                dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
-                dv_tab[:, t] = by @ dv                          # one-hot [vocab, batch] @ [batch, head*d_head]
-        dv_tab = dv_tab.reshape(n_rows, -1)                     # [vocab*pos, head*d_head]
+        dq_tab, dk_tab_T, dv_tab = table_attention_backward(dscores, dz, pattern, cache, sum_by)
     else:
-        # attn_scores = q @ k.T per example and head, with q = (q_tab / sqrt(d_head))[read_rows]
-        # and k = k_tab[ids]; z = pattern @ v with v = v_tab[ids]: each example's dq, dk and
-        # dv, summed into the table rows it looked up (dk and dv in one lookup_backward)
-        # (the products write straight into the layouts the sums want: `out` is a transposed
-        # view of them, ~6x faster than making [batch, head, pos, d_head] and reordering it)
-        q, k = cache["q"].transpose(0, 2, 1, 3), cache["k"].transpose(0, 2, 1, 3)   # [batch or 1, head, R or pos, d_head]
-        dq = xp.empty((batch, n_read, n_heads, d_head), W_E.dtype)
-        xp.matmul(dscores, k, out=dq.transpose(0, 2, 1, 3))                         # [batch, R, head, d_head]
-        dq /= math.sqrt(d_head)
-        dkv = xp.empty((n_pos, batch, 2, n_heads, d_head), W_E.dtype)               # dk and dv side by side
-        xp.matmul(dscores.transpose(0, 1, 3, 2), q, out=dkv[:, :, 0].transpose(1, 2, 0, 3))   # dk [batch, head, pos, d_head]
-        xp.matmul(pattern.transpose(0, 1, 3, 2), dz.transpose(0, 2, 1, 3), out=dkv[:, :, 1].transpose(1, 2, 0, 3))   # dv
-        dq_tab = per_row(dq)                                                        # [used, head*d_head]
-        dkv_tab = lookup_backward(dkv.reshape(n_pos, batch, -1), sum_by, d_vocab).reshape(n_rows, 2, -1)   # [vocab*pos, 2, head*d_head]
-        dk_tab_T, dv_tab = dkv_tab[:, 0].T, dkv_tab[:, 1]
+        dq_tab, dk_tab_T, dv_tab = per_example_attention_backward(dscores, dz, pattern, cache, sum_by)
     # q_tab = read_tab @ W_Q;  k_tab, v_tab = resid_tab @ W_K, W_V   (all heads at once)
     per_head = lambda m: m.reshape(d_model, n_heads, d_head).transpose(1, 0, 2)  # [d_model, head*d_head] -> [head, d_model, d_head]
     g["W_Q"] = per_head(read_tab.T @ dq_tab)
@@ -326,3 +298,63 @@ def backward(params, cache, dlogits):
     g["W_pos"] = xp.zeros_like(W_pos)
     g["W_pos"][:n_pos] = dresid_tab.sum(0)
     return {k: xp.ascontiguousarray(g[k]) for k in params}
+
+
+def table_attention_backward(dscores, dz, pattern, cache, sum_by):
+    """Attention's backward when forward scored from the QK table (plan["attention"] ==
+    "table"): dscores [batch, head, R, pos] and dz [batch, R, head, d_head] -> the gradients
+    of q_tab [used, head*d_head], of the key table (transposed, [head*d_head, vocab*pos]) and
+    of v_tab [vocab*pos, head*d_head]."""
+    plan, q_tab = cache["plan"], cache["q_tab"]
+    batch, n_heads, _, n_pos = dscores.shape
+    d_head, n_used = dz.shape[3], len(plan["read_used"])
+    d_vocab, dtype = cache["resid_tab"].shape[0] // n_pos, q_tab.dtype
+    n_rows = d_vocab * n_pos
+    # Back into the tables. attn_scores = qk_tab[:, read_rows, ids]: add each score's
+    # gradient into its table entry (bincount sums the entries that share an index).
+    dqk_tab = xp.bincount(plan["entry"].ravel(), weights=(dscores / math.sqrt(d_head)).ravel(), minlength=n_heads * n_used * n_rows)
+    dqk_tab = dqk_tab.reshape(n_heads, n_used, n_rows).astype(dtype)
+    # qk_tab = q_tab @ k_tab.T / sqrt(d_head)   (the division is folded into dqk_tab above)
+    k_tab_T = cache["k_tab_T"]
+    dq_tab = (dqk_tab @ k_tab_T.transpose(0, 2, 1)).transpose(1, 0, 2).reshape(n_used, -1)         # [used, head*d_head]
+    dk_tab_T = (q_tab.transpose(1, 2, 0) @ dqk_tab).reshape(n_heads * d_head, n_rows)               # [head*d_head, vocab*pos]
+    # z = pattern @ v with v = v_tab[ids]: the value at key position t gets each example's dz
+    # weighted by its pattern there, summed into the table row the example looked up (as in
+    # lookup_backward), one position at a time: no [batch, pos, head, d_head] array is made,
+    # and where all examples share the token only the sum is computed.
+    dv_tab = xp.zeros((d_vocab, n_pos, n_heads * d_head), dtype)
+    for t, by in enumerate(sum_by):
+        if isinstance(by, int):                             # every example has token `by` here
+            dv_tab[by, t] = xp.einsum("bhr,brhd->hd", pattern[..., t], dz).ravel()
+        else:
+            dv = xp.einsum("bhr,brhd->bhd", pattern[..., t], dz).reshape(batch, -1)   # [batch, head*d_head]
+            dv_tab[:, t] = by @ dv                          # one-hot [vocab, batch] @ [batch, head*d_head]
+    dv_tab = dv_tab.reshape(n_rows, -1)                     # [vocab*pos, head*d_head]
+    return dq_tab, dk_tab_T, dv_tab
+
+
+def per_example_attention_backward(dscores, dz, pattern, cache, sum_by):
+    """Attention's backward when forward scored each example from its looked-up queries and
+    keys (plan["attention"] == "per_example"): the same three table gradients as
+    table_attention_backward."""
+    plan = cache["plan"]
+    batch, n_heads, n_read, n_pos = dscores.shape
+    d_head, dtype = dz.shape[3], cache["q_tab"].dtype
+    d_vocab = cache["resid_tab"].shape[0] // n_pos
+    n_rows, read = d_vocab * n_pos, slice(n_pos - n_read, n_pos)
+    # attn_scores = q @ k.T per example and head, with q = (q_tab / sqrt(d_head))[read_rows]
+    # and k = k_tab[ids]; z = pattern @ v with v = v_tab[ids]: each example's dq, dk and
+    # dv, summed into the table rows it looked up (dk and dv in one lookup_backward)
+    # (the products write straight into the layouts the sums want: `out` is a transposed
+    # view of them, ~6x faster than making [batch, head, pos, d_head] and reordering it)
+    q, k = cache["q"].transpose(0, 2, 1, 3), cache["k"].transpose(0, 2, 1, 3)   # [batch or 1, head, R or pos, d_head]
+    dq = xp.empty((batch, n_read, n_heads, d_head), dtype)
+    xp.matmul(dscores, k, out=dq.transpose(0, 2, 1, 3))                         # [batch, R, head, d_head]
+    dq /= math.sqrt(d_head)
+    dkv = xp.empty((n_pos, batch, 2, n_heads, d_head), dtype)               # dk and dv side by side
+    xp.matmul(dscores.transpose(0, 1, 3, 2), q, out=dkv[:, :, 0].transpose(1, 2, 0, 3))   # dk [batch, head, pos, d_head]
+    xp.matmul(pattern.transpose(0, 1, 3, 2), dz.transpose(0, 2, 1, 3), out=dkv[:, :, 1].transpose(1, 2, 0, 3))   # dv
+    dq_tab = read_backward(dq, sum_by[read], plan["read_used"], d_vocab)                                                        # [used, head*d_head]
+    dkv_tab = lookup_backward(dkv.reshape(n_pos, batch, -1), sum_by, d_vocab).reshape(n_rows, 2, -1)   # [vocab*pos, 2, head*d_head]
+    dk_tab_T, dv_tab = dkv_tab[:, 0].T, dkv_tab[:, 1]
+    return dq_tab, dk_tab_T, dv_tab

@@ -20,7 +20,7 @@ How a model is built from a config and given these weights depends on the versio
        the bridge's own (blocks.0.attn.q.weight, ...), which load_state_dict(strict=True) takes.
 `check` builds the model the installed version's way, runs it and minigrok's textbook
 forward on the task's test sequences, in float32 and in float64, and compares the logits at
-the readout positions and every cache entry that has a TL hook (minigrok.TL_HOOKS).
+the readout positions and every cache entry that has a TL hook (TL_HOOKS).
 
 NumPy only at import: torch and transformer_lens are imported inside the functions that use
 them, so the state dict's tests run without them. `make interop` installs both in a
@@ -33,6 +33,7 @@ import warnings
 
 import numpy as np
 
+import checkpoint
 import minigrok
 import tasks
 
@@ -48,6 +49,15 @@ TL_KEYS = {"W_E": "embed.W_E", "W_pos": "pos_embed.W_pos",
 # rounding. float32's epsilon is 1.2e-7 and a logit sums a few hundred products whose order
 # differs between the two, so 1e-5 is about a hundred roundings; float64's epsilon is 2.2e-16.
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+
+
+# minigrok's cache keys and the TransformerLens hooks that hold the same activations
+TL_HOOKS = {"resid_pre": "blocks.0.hook_resid_pre", "q": "blocks.0.attn.hook_q", "k": "blocks.0.attn.hook_k",
+            "v": "blocks.0.attn.hook_v", "attn_scores": "blocks.0.attn.hook_attn_scores",
+            "pattern": "blocks.0.attn.hook_pattern", "z": "blocks.0.attn.hook_z",
+            "attn_out": "blocks.0.hook_attn_out", "resid_mid": "blocks.0.hook_resid_mid",
+            "mlp_pre": "blocks.0.mlp.hook_pre", "mlp_post": "blocks.0.mlp.hook_post",
+            "mlp_out": "blocks.0.hook_mlp_out", "resid_post": "blocks.0.hook_resid_post"}
 
 
 def tl_state_dict(params):
@@ -125,13 +135,13 @@ def compare(params, cfg, data, dtype):
     logits, cache = minigrok.forward(params, tokens, data.n_read)        # the textbook model
     tol = TOLERANCE[dtype]
     rows = [("logits", relative_difference(logits, tl_logits), "at the readout positions")]
-    for name, hook in minigrok.TL_HOOKS.items():
+    for name, hook in TL_HOOKS.items():
         if hook not in tl_cache:
             rows.append((name, None, f"{hook} is not in TransformerLens's cache"))
             continue
         theirs = tl_cache[hook].numpy()
         # TL 4.3's bridge fills hook_attn_scores with the softmax pattern: say so, do not fail on it
-        if name == "attn_scores" and np.array_equal(theirs, tl_cache[minigrok.TL_HOOKS["pattern"]].numpy()):
+        if name == "attn_scores" and np.array_equal(theirs, tl_cache[TL_HOOKS["pattern"]].numpy()):
             rows.append((name, None, f"{hook} holds the pattern (after softmax) in this version"))
             continue
         rows.append((name, relative_difference(cache[name], theirs), hook))
@@ -186,8 +196,8 @@ def export(path, out, overwrite=False):
     sd = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tl_state_dict(params).items()}
     config = json.dumps(tl_config(cfg, tasks.make_data(cfg)), indent=1).encode()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    minigrok.write_atomically(out, lambda f: torch.save(sd, f))
-    minigrok.write_atomically(config_path, lambda f: f.write(config))
+    checkpoint.write_atomically(out, lambda f: torch.save(sd, f))
+    checkpoint.write_atomically(config_path, lambda f: f.write(config))
     print(f"wrote {out} ({len(sd)} tensors) and {config_path}")
     return 0
 
@@ -206,7 +216,7 @@ def main(argv=None):
         print(f"interop: error: {USAGE}", file=sys.stderr)
         return 2
     try:
-        minigrok.read_header(argv[1])              # a missing or unreadable file: one line, exit 2, before
+        checkpoint.read_header(argv[1])              # a missing or unreadable file: one line, exit 2, before
                                                    # the imports (export and check load it whole, checked)
         try:
             import torch  # noqa: F401

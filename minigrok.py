@@ -14,38 +14,32 @@ it) with a fraction of the work; `--engine plain` trains with the model below in
 
 Weights live in one flat dict under TransformerLens's names and right-multiply shapes, so
 analysis reads a circuit such as W_E @ W_V @ W_O @ W_in straight off a checkpoint. The
-gradients, the AdamW moments and the checkpoint use the same keys. tasks.py makes the
-data; load() hands a trained checkpoint to analysis code.
+gradients, the AdamW moments and the checkpoint use the same keys.
 
 Reading order: the model (embed, attention, mlp, unembed; forward, backward), the loss,
-AdamW, then the config, training, checkpoints and the command line.
+AdamW, the engines, evaluation, training, the command line. Beside this file: config.py
+(the run's settings, Config), tasks.py (the data), arrays.py (NumPy or CuPy, `xp`) and
+checkpoint.py (saving, loading and the care that keeps a run safe: locks, atomic writes,
+interrupts, resume). load() hands a trained checkpoint to analysis code.
 """
 import argparse
 import collections
 import dataclasses
-import json
+import functools
 import math
 import os
-import re
-import secrets
-import shutil
 import signal
-import stat
 import sys
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-try:
-    import fcntl            # the output's lock (Unix)
-except ImportError:
-    fcntl = None
-
+import checkpoint
 import fast
 import tasks
-
-xp = np   # the array module, NumPy or CuPy: chosen once, by use_device()
+from arrays import set_array_module, to_numpy, use_device, xp   # noqa: F401 (set_array_module: for users)
+from checkpoint import load, run_state   # noqa: F401 (the entry points for analysis)
+from config import EVAL_CHUNK, PRESETS, Config, UsageError, check_config, config_flags, param_shapes  # noqa: F401 (config_flags: for users)
 
 
 # ============================================================================ the model
@@ -54,7 +48,7 @@ xp = np   # the array module, NumPy or CuPy: chosen once, by use_device()
 # and W_Q is [head, d_model, d_head], as in TransformerLens.
 #
 # The cache: every activation of forward() at every position, named after the
-# TransformerLens hook that holds it (TL_HOOKS below), with TransformerLens's shapes:
+# TransformerLens hook that holds it (interop.TL_HOOKS), with TransformerLens's shapes:
 #   resid_pre   [batch, pos, d_model]         W_E[tokens] + W_pos[pos]
 #   q, k, v     [batch, pos, head, d_head]    resid_pre @ W_Q, W_K, W_V (per head)
 #   attn_scores [batch, head, pos_q, pos_k]   q.k / sqrt(d_head), -inf where pos_k > pos_q
@@ -66,27 +60,20 @@ xp = np   # the array module, NumPy or CuPy: chosen once, by use_device()
 #   mlp_post    [batch, pos, d_mlp]           ReLU(mlp_pre)
 #   mlp_out     [batch, pos, d_model]         mlp_post @ W_out + b_out
 #   resid_post  [batch, pos, d_model]         resid_mid + mlp_out; logits = resid_post @ W_U
-TL_HOOKS = {"resid_pre": "blocks.0.hook_resid_pre", "q": "blocks.0.attn.hook_q", "k": "blocks.0.attn.hook_k",
-            "v": "blocks.0.attn.hook_v", "attn_scores": "blocks.0.attn.hook_attn_scores",
-            "pattern": "blocks.0.attn.hook_pattern", "z": "blocks.0.attn.hook_z",
-            "attn_out": "blocks.0.hook_attn_out", "resid_mid": "blocks.0.hook_resid_mid",
-            "mlp_pre": "blocks.0.mlp.hook_pre", "mlp_post": "blocks.0.mlp.hook_post",
-            "mlp_out": "blocks.0.hook_mlp_out", "resid_post": "blocks.0.hook_resid_post"}
 
 
-def init_params(cfg, d_vocab, d_vocab_out, n_ctx):
-    """N(0,1)/sqrt(d_model) for every matrix except W_U (N(0,1)/sqrt(d_vocab)); biases zero."""
-    rng = np.random.default_rng(cfg.seed)
-    d, H, dh, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
-    shapes = {"W_E": (d_vocab, d), "W_pos": (n_ctx, d),
-              "W_Q": (H, d, dh), "W_K": (H, d, dh), "W_V": (H, d, dh), "W_O": (H, dh, d),
-              "W_in": (d, m), "W_out": (m, d), "W_U": (d, d_vocab_out)}
+def init_params(cfg):
+    """Every weight of cfg's model (shapes: config.param_shapes), drawn in that order from
+    the seed: N(0,1)/sqrt(d_model) for every matrix except W_U (N(0,1)/sqrt(d_vocab));
+    biases zero."""
+    rng, shapes = np.random.default_rng(cfg.seed), param_shapes(cfg)
+    d_vocab = shapes["W_E"][0]
     params = {}
     for name, shape in shapes.items():
-        scale = 1 / np.sqrt(d_vocab if name == "W_U" else d)
-        params[name] = rng.standard_normal(shape) * scale
-    params["b_in"] = np.zeros(m)
-    params["b_out"] = np.zeros(d)
+        if name.startswith("b_"):
+            params[name] = np.zeros(shape)
+        else:
+            params[name] = rng.standard_normal(shape) * (1 / np.sqrt(d_vocab if name == "W_U" else cfg.d_model))
     return {k: xp.asarray(v, dtype=cfg.dtype) for k, v in params.items()}
 
 
@@ -286,159 +273,23 @@ def flush_subnormals(params, state):
             a[xp.abs(a) < xp.finfo(a.dtype).tiny] = 0
 
 
-# ============================================================================ config
-@dataclass(frozen=True)
-class Config:
-    task: str = "add"
-    # data
-    p: int = 113                 # add: the modulus
-    n: int = 100                 # max/median/sort: numbers are 0 .. n-1
-    frac_train: float = 0.3      # add: fraction of the p*p pairs used for training
-    n_train: int = 0             # training examples (add: overrides frac_train when > 0)
-    n_test: int = 0              # max/median/sort: test examples
-    augment: bool = False        # max/median/sort: add tuples for every answer value
-    data_seed: int = 598
-    # model (Nanda et al.'s sizes by default)
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
-    # optimisation
-    lr: float = 1e-3
-    weight_decay: float = 1.0
-    beta1: float = 0.9
-    beta2: float = 0.98
-    epochs: int = 3000
-    batch_size: int = 0          # 0: full batch
-    seed: int = 0                # weight init and minibatch order
-    dtype: str = "float32"
-    engine: str = "fast"         # fast (fast.py) or plain (the textbook model): equal to float rounding
-    # bookkeeping: none of these changes the weights
-    eval_every: int = 10
-    save_every: int = 1000
-    snapshot_every: int = 0      # keep a copy of the weights every K epochs (0: never)
-
-
-# Nanda et al.'s addition run as a preset (each task's own defaults are tasks.TASK_DEFAULTS).
-PRESETS = {
-    "nanda": dict(p=113, frac_train=0.3, d_model=128, n_heads=4, d_head=32, d_mlp=512,
-                  lr=1e-3, weight_decay=1.0, epochs=25000, eval_every=100,
-                  snapshot_every=500),   # (addition's 50 would keep 501 snapshots, ~0.5 GB)
-}
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line on stderr and exit code 2."""
-
-
-def check_config(cfg):
-    """Raise UsageError with what is wrong and what is allowed."""
-    def need(ok, msg):
-        if not ok:
-            raise UsageError(msg)
-    need(cfg.task in tasks.TASKS, f"unknown task {cfg.task!r}; choose one of {', '.join(tasks.TASKS)}")
-    need(cfg.p >= 2, f"--p must be an integer >= 2, got {cfg.p}")
-    need(cfg.n >= 2, f"--n must be an integer >= 2, got {cfg.n}")
-    need(0 < cfg.frac_train < 1, f"--frac-train must be between 0 and 1 (exclusive), got {cfg.frac_train}")
-    for name in ("d_model", "n_heads", "d_head", "d_mlp", "epochs", "eval_every", "save_every"):
-        need(getattr(cfg, name) > 0, f"--{name.replace('_', '-')} must be a positive integer, got {getattr(cfg, name)}")
-    for name in ("n_train", "n_test", "batch_size", "snapshot_every"):
-        need(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(cfg, name)}")
-    need(cfg.n_heads * cfg.d_head == cfg.d_model,
-         f"--n-heads ({cfg.n_heads}) times --d-head ({cfg.d_head}) must equal --d-model ({cfg.d_model})")
-    for name in ("seed", "data_seed"):
-        need(getattr(cfg, name) >= 0, f"--{name.replace('_', '-')} must be >= 0 (NumPy seeds are), got {getattr(cfg, name)}")
-    need(cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be positive and finite, got {cfg.lr}")
-    need(cfg.weight_decay >= 0 and math.isfinite(cfg.weight_decay),
-         f"--weight-decay must be >= 0 and finite, got {cfg.weight_decay}")
-    need(0 <= cfg.beta1 < 1 and 0 <= cfg.beta2 < 1, "--beta1 and --beta2 must be in [0, 1)")
-    need(cfg.dtype in ("float32", "float64"), f"--dtype must be float32 or float64, got {cfg.dtype!r}")
-    need(cfg.engine in ENGINES, f"--engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
-    n_max = 6208                 # the largest n with n**5 < 2**63: tasks.py codes a tuple as one int64
-    need(cfg.task == "add" or cfg.n <= n_max, f"--n must be at most {n_max} (tuples are coded as int64), got {cfg.n}")
-    if cfg.task == "add" and cfg.n_train == 0:      # the size comes from --frac-train: name that flag
-        total = tasks.n_examples(cfg)
-        need(int(cfg.frac_train * total) >= 1, f"--frac-train {cfg.frac_train} gives {int(cfg.frac_train * total)} of "
-             f"the {total} pairs (p={cfg.p}) to train on; give a larger --frac-train, or --n-train")
-    problem = tasks.size_problem(cfg)
-    need(problem is None, problem)
-
-
-# ============================================================================ backend
-def keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
-
-    NumPy allocates a fresh array for every intermediate, and a training step makes dozens
-    of megabyte-sized ones. By default glibc hands large blocks back to the kernel when
-    they are freed, so the next step pays a page fault for every 4 KiB it touches again:
-    that made an epoch of the default run almost twice as slow. With blocks up to 32 MiB
-    served from the heap and the heap never trimmed, the same memory is reused each step.
-    Linux/glibc only; elsewhere nothing changes."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-    libc.mallopt(M_MMAP_THRESHOLD, 32 * 2**20)
-    libc.mallopt(M_TRIM_THRESHOLD, 2**30)
-
-
-def set_array_module(module):
-    """The one place the array module is set, for this file and the fast engine."""
-    global xp
-    xp = fast.xp = module
-
-
-def use_device(device):
-    """Choose the array module once: CuPy on a working GPU, else NumPy.
-    'auto' falls back to NumPy with one line on stderr; 'gpu' without a GPU is an error."""
-    if device == "cpu":
-        set_array_module(np)
-        keep_freed_memory()
-        return "cpu"
-    try:
-        import cupy
-        ok = cupy.is_available()
-        why = "cupy finds no CUDA device"
-    except Exception as e:          # not installed, or no CUDA libraries
-        ok, why = False, f"cupy cannot be used ({type(e).__name__})"
-    if ok:
-        set_array_module(cupy)
-        return "gpu"
-    if device == "gpu":
-        raise UsageError(f"--device gpu needs a working CUDA GPU, but {why}; use --device cpu or auto")
-    print(f"minigrok: no working GPU ({why}); using NumPy on the CPU", file=sys.stderr)
-    set_array_module(np)
-    keep_freed_memory()
-    return "cpu"
-
-
-def to_numpy(a):
-    """Arrays go back to NumPy only at the edges: checkpoints, printing, plotting."""
-    return a if isinstance(a, np.ndarray) else a.get()
+# ============================================================================ engines
+# An engine is what training calls: forward(params, tokens, n_read) -> (logits at the
+# readout positions, cache) and backward(params, cache, dlogits) -> grads. 'plain' is the
+# textbook model above, 'fast' is fast.py's: the same numbers to float rounding (the tests
+# check it). A run picks one (Config.engine) and passes it on as a value.
+Engine = collections.namedtuple("Engine", "forward backward")
+ENGINES = {"plain": Engine(forward, backward), "fast": Engine(fast.forward, fast.backward)}
 
 
 # ============================================================================ evaluation
-ENGINES = ("fast", "plain")
-
-
-def engine(name):
-    """(forward, backward) of an engine: 'plain' is the textbook model at the top of this
-    file, 'fast' is fast.py's (the same results to float rounding)."""
-    return (fast.forward, fast.backward) if name == "fast" else (forward, backward)
-
-
-EVAL_CHUNK = 8192   # examples per forward pass in evaluation, to bound memory
-
-
-def predict(params, tokens, n_read, decode, engine_name="fast", teacher_logits=None):
+def predict(params, tokens, n_read, decode, engine=ENGINES["fast"], teacher_logits=None):
     """Predicted tokens [batch, n_read]. With decode (sort), the outputs are generated
     greedily, one at a time, each fed back as the next input: tokens[:, :-(n_read-1)] is
     the prompt and the teacher-forced tokens after it are not looked at. With
     teacher_logits (the forward pass on `tokens`, which evaluation makes for the loss
     anyway) the same predictions are made with less work; see decode_from_teacher."""
-    forward_fn = engine(engine_name)[0]
+    forward_fn = engine.forward
     if not decode:
         return forward_fn(params, tokens, n_read)[0].argmax(-1)
     if teacher_logits is not None:
@@ -469,15 +320,15 @@ def decode_from_teacher(params, tokens, n_read, teacher_logits, forward_fn):
     return preds
 
 
-def evaluate(params, tokens, targets, n_read, decode, engine_name="fast"):
+def evaluate(params, tokens, targets, n_read, decode, engine=ENGINES["fast"]):
     """Loss (teacher-forced) and accuracy on a data set, in chunks. Accuracy is that of
     predict(); with decode also seq_acc, the fraction of sequences entirely right."""
     loss, right, seq_right = 0.0, 0, 0
     for i in range(0, len(tokens), EVAL_CHUNK):
         tok, tgt = tokens[i:i + EVAL_CHUNK], targets[i:i + EVAL_CHUNK]
-        logits = engine(engine_name)[0](params, tok, n_read)[0]
+        logits = engine.forward(params, tok, n_read)[0]
         loss += cross_entropy(logits, tgt)[0] * len(tok)
-        hit = (predict(params, tok, n_read, decode, engine_name, logits) if decode else logits.argmax(-1)) == tgt
+        hit = (predict(params, tok, n_read, decode, engine, logits) if decode else logits.argmax(-1)) == tgt
         right += int(hit.sum())
         seq_right += int(hit.all(1).sum())
     out = {"loss": loss / len(tokens), "acc": right / targets.size}
@@ -502,35 +353,40 @@ def epoch_batches(cfg, n, epoch):
     return [perm[i:i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
 
 
-def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, plan=None):
-    """One pass over the training set: full batch, or shuffled minibatches whose order
-    depends only on (seed, epoch), so a resumed run sees the same batches. `plan`: the
-    full batch's fast.index_plan, made once by the caller (fast engine only). Returns the
-    mean loss, or nan (before any update with it) as soon as a loss is not finite."""
-    backward_fn = engine(cfg.engine)[1]
+def training_engine(cfg, tokens, n_read, params):
+    """The engine train_epoch steps with: cfg's; for the fast engine on one full batch, with
+    that batch's index plan (which depends on the tokens only) made once, here."""
+    engine = ENGINES[cfg.engine]
+    if cfg.engine == "fast" and is_full_batch(cfg, len(tokens)):
+        plan = fast.index_plan(tokens, n_read, params)
+        engine = engine._replace(forward=functools.partial(fast.forward, plan=plan))
+    return engine
+
+
+def train_epoch(params, opt, tokens, targets, cfg, epoch, n_read, engine):
+    """One pass over the training set with `engine`: full batch, or shuffled minibatches
+    whose order depends only on (seed, epoch), so a resumed run sees the same batches.
+    Returns the mean loss, or nan (before any update with it) as soon as a loss is not finite."""
     batches = [b if isinstance(b, slice) else xp.asarray(b) for b in epoch_batches(cfg, len(tokens), epoch)]
     total = 0.0
     for idx in batches:
-        if cfg.engine == "fast":
-            logits, cache = fast.forward(params, tokens[idx], n_read, plan if len(batches) == 1 else None)
-        else:
-            logits, cache = forward(params, tokens[idx], n_read)
+        logits, cache = engine.forward(params, tokens[idx], n_read)
         loss, dlogits = cross_entropy(logits, targets[idx])
         if not np.isfinite(loss):
             return float("nan")
-        adamw_step(params, backward_fn(params, cache, dlogits), opt, cfg)
+        adamw_step(params, engine.backward(params, cache, dlogits), opt, cfg)
         if opt["step"] % FLUSH_EVERY == 0:
             flush_subnormals(params, opt)
         total += loss
     return total / len(batches)
 
 
-def record(history, epoch, wall, params, evals, data, engine_name):
+def record(history, epoch, wall, params, evals, data, engine):
     """Append one evaluation of every data set to history (a dict of lists)."""
     history.setdefault("epoch", []).append(epoch)
     history.setdefault("wall_s", []).append(round(wall, 3))
     for name, (tokens, targets) in evals.items():
-        for key, value in evaluate(params, tokens, targets, data.n_read, data.decode, engine_name).items():
+        for key, value in evaluate(params, tokens, targets, data.n_read, data.decode, engine).items():
             history.setdefault(f"{name}_{key}", []).append(value)
 
 
@@ -553,51 +409,8 @@ def status_line(cfg, history, rate):
             f"acc {h['train_acc']:.4f} / {h['test_acc']:.4f}  {rate:6.1f} epochs/s  {left:5.0f} s left")
 
 
-class Interrupted(BaseException):
-    """Ctrl-C or SIGTERM outside the training loop (see Interrupt). A BaseException, as
-    KeyboardInterrupt is, so that no `except Exception` swallows it."""
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class Interrupt:
-    """Ctrl-C (SIGINT) and SIGTERM, from the start of a run to its end. Outside the training
-    loop (building the data, loading a checkpoint, the first evaluation, plotting) a signal
-    raises Interrupted at once: nothing can be half-written then, since every file is
-    written to a temporary file and renamed. Inside the loop (`deferred`) a signal is only
-    noted, and the loop stops after the epoch it is in, so the weights are saved whole,
-    never half-updated."""
-    def __init__(self):
-        self.signum, self.deferred, self.old = None, False, {}
-        for s in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.old[s] = signal.signal(s, self.handle)
-            except ValueError:          # not the main thread: signals keep their handlers
-                pass
-
-    def handle(self, signum, frame):
-        if not self.deferred:
-            raise Interrupted(signum)
-        self.signum = signum
-
-    def restore(self):
-        for s, h in self.old.items():
-            signal.signal(s, h)
-
-
 def all_finite(arrays):
     return all(bool(xp.isfinite(a).all()) for a in arrays)
-
-
-def drop_unscheduled_row(history, epoch, cfg):
-    """A run evaluates every eval_every epochs and at its last epoch. A checkpoint made at
-    the end of a shorter run (or by an older version when interrupted) ends with a row at
-    its last epoch that a run going on past that epoch does not make: it goes, so that the
-    resumed history is row for row that of the uninterrupted run."""
-    if history["epoch"][-1] == epoch and epoch % cfg.eval_every and epoch < cfg.epochs:
-        for rows in history.values():
-            rows.pop()
 
 
 def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, stop=None):
@@ -609,40 +422,33 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
     Returns (params, history, exit_code): 0; 1 when the loss or the weights became nan or
     inf, or a checkpoint could not be written (the last one written stays); 128 + the
     signal's number when interrupted (saved, if an epoch was completed)."""
-    own_stop, stop = stop is None, stop or Interrupt()
+    own_stop, stop = stop is None, stop or checkpoint.Interrupt()
     try:
         data = tasks.make_data(cfg)
         as_xp = lambda pair: tuple(xp.asarray(a) for a in pair)
         train_tokens, train_targets = as_xp(data.train)
         evals = {name: as_xp(pair) for name, pair in data.evals.items()}
+        engine = ENGINES[cfg.engine]
         if resume:
             source = out if resume is True else resume
-            ck = load_checkpoint(source)
-            check_resumable(ck["config"], cfg)
-            history, snapshots, epoch, wall0 = ck["history"], ck["snapshots"], ck["epoch"], ck["wall_s"]
-            done = check_resume_epoch(source, epoch, history, cfg, stop_at)
+            ck, done = checkpoint.resume_from(source, out, cfg, stop_at)
             if done:
-                if not ck["finished"] or source != out:     # it had ended, but its checkpoint did not say so
-                    save_checkpoint(out, cfg, ck["params"], ck["opt"], history, snapshots, epoch, ck["wall_s"],
-                                    True, stop_at)
                 if verbose:
                     print(f"{source} {done}; nothing to train")
-                return ck["params"], history, 0
-            drop_unscheduled_row(history, epoch, cfg)
+                return ck["params"], ck["history"], 0
+            history, snapshots, epoch, wall0 = ck["history"], ck["snapshots"], ck["epoch"], ck["wall_s"]
             params = {k: xp.asarray(v) for k, v in ck["params"].items()}
             opt = {"step": ck["opt"]["step"], "m": {k: xp.asarray(v) for k, v in ck["opt"]["m"].items()},
                    "v": {k: xp.asarray(v) for k, v in ck["opt"]["v"].items()}}
             saved = epoch if source == out else None    # the checkpoint at out that belongs to this run
         else:
             source = None
-            params = init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+            params = init_params(cfg)
             opt, history, snapshots, epoch, wall0, saved = adamw_init(params), {}, [], 0, 0.0, None
-            record(history, 0, 0.0, params, evals, data, cfg.engine)
+            record(history, 0, 0.0, params, evals, data, engine)
             if cfg.snapshot_every:
                 snapshots.append((0, {k: to_numpy(v).copy() for k, v in params.items()}))
-
-        full = cfg.engine == "fast" and is_full_batch(cfg, len(train_tokens))
-        plan = fast.index_plan(train_tokens, data.n_read, params) if full else None
+        step_engine = training_engine(cfg, train_tokens, data.n_read, params)
         progress = verbose and progress
         tty = progress and sys.stdout.isatty()
         newline = "\n" if tty else ""           # ends the status line updated in place
@@ -665,14 +471,15 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
             if not all_finite([*opt["m"].values(), *opt["v"].values()]):
                 return f"the AdamW moments became nan or inf by epoch {epoch}"
             try:
-                save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall(), finished, stop_at)
+                checkpoint.save_checkpoint(out, cfg, params, opt, history, snapshots, epoch, wall(), finished,
+                                           stop_at)
             except OSError as e:
                 return f"could not write the checkpoint {out} at epoch {epoch} ({e.strerror or e})"
 
         stop.deferred = True        # from here a signal is acted on between epochs
         while True:
             with np.errstate(over="ignore", invalid="ignore"):    # checked below, in one line
-                loss = train_epoch(params, opt, train_tokens, train_targets, cfg, epoch, data.n_read, plan)
+                loss = train_epoch(params, opt, train_tokens, train_targets, cfg, epoch, data.n_read, step_engine)
             epoch += 1
             if not math.isfinite(loss):
                 return stopped(f"the training loss became {loss} at epoch {epoch}")
@@ -683,7 +490,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
                 snapshots.append((epoch, {k: to_numpy(v).copy() for k, v in params.items()}))
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                 with np.errstate(over="ignore", invalid="ignore"):
-                    record(history, epoch, wall(), params, evals, data, cfg.engine)
+                    record(history, epoch, wall(), params, evals, data, engine)
                 if not all(math.isfinite(rows[-1]) for rows in history.values()):
                     bad = [k for k, rows in history.items() if not math.isfinite(rows[-1])]
                     return stopped(f"the evaluation at epoch {epoch} gave {bad[0]} {history[bad[0]][-1]}")
@@ -707,7 +514,7 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
                 return stopped(problem)
             saved, overhead = epoch, overhead + time.perf_counter() - t0
         if stop.signum is not None:
-            how = "--finish" if out.endswith(UNFINISHED) else "--resume"
+            how = "--finish" if out.endswith(checkpoint.UNFINISHED) else "--resume"
             rest = "the run is complete" if epoch == cfg.epochs or reached else f"continue with the same flags and {how}"
             print(f"{newline}minigrok: interrupted ({signal.Signals(stop.signum).name}) at epoch {epoch}; "
                   f"saved {out} ({rest})", file=sys.stderr)
@@ -722,21 +529,6 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
             stop.restore()
 
 
-def check_resume_epoch(out, epoch, history, cfg, stop_at):
-    """For --resume: None if the run at `out` has epochs left to train, or why it has not
-    (it is complete); UsageError if it went past --epochs."""
-    if epoch > cfg.epochs:
-        raise UsageError(f"--resume: {out} is at epoch {epoch}, past --epochs {cfg.epochs}; give --epochs "
-                         f"above {epoch} to continue it")
-    if epoch == cfg.epochs:
-        return f"is already complete (epoch {epoch} of {cfg.epochs})"
-    if stop_at is not None:
-        for e, acc in zip(history["epoch"], history["test_acc"]):
-            if acc >= stop_at and e > 0 and e % cfg.eval_every == 0:
-                return f"already reached test accuracy {stop_at} at epoch {e} (--stop-at)"
-    return None
-
-
 def print_summary(cfg, history, out, wall, overhead):
     ms = milestones(history)
     say = lambda m: f"epoch {m[0]} ({m[1]:.1f} s)" if m else "not reached"
@@ -746,610 +538,7 @@ def print_summary(cfg, history, out, wall, overhead):
     finals = "  ".join(f"{k} {v[-1]:.4g}" for k, v in history.items() if k not in ("epoch", "wall_s"))
     print(f"final (epoch {history['epoch'][-1]}): {finals}")
     print(f"wall time {wall:.1f} s ({100 * overhead:.1f}% in evaluation and checkpoints), "
-          f"peak memory {peak_memory_mb():.0f} MB; checkpoint {out}")
-
-
-def peak_memory_mb():
-    """This process's peak resident memory (Linux reports kilobytes), or nan elsewhere."""
-    try:
-        import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    except (ImportError, AttributeError):
-        return float("nan")
-
-
-# ============================================================================ checkpoints
-RUN_FIELDS_FREE = ("epochs", "save_every")   # may differ between a run and its --resume
-
-
-def first_difference(saved, cfg):
-    """(field, saved value, value here) of the first config field, other than those free
-    to change on --resume, in which two runs differ; None if there is none."""
-    for f in dataclasses.fields(Config):
-        a, b = getattr(saved, f.name), getattr(cfg, f.name)
-        if f.name not in RUN_FIELDS_FREE and a != b:
-            return f.name, a, b
-    return None
-
-
-def check_resumable(saved, cfg):
-    """A resumed run must record what the uninterrupted run would have: the same weights
-    (every field that changes them) and the same evaluations and snapshots (eval_every,
-    snapshot_every). Only --epochs and --save-every may change."""
-    diff = first_difference(saved, cfg)
-    if diff:
-        name, a, b = diff
-        raise UsageError(f"--resume: the checkpoint was trained with {name}={a!r} but this run "
-                         f"has {name}={b!r}; resume with the same flags (only --epochs and "
-                         f"--save-every may change)")
-
-
-def param_shapes(cfg):
-    """The shape of every weight of cfg's model, from its sizes and its task's layout."""
-    d_vocab_out = cfg.p if cfg.task == "add" else cfg.n
-    n_ctx, d, H, dh, m = tasks.LAYOUTS[cfg.task].n_ctx, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
-    return {"W_E": (d_vocab_out + 1, d), "W_pos": (n_ctx, d), "W_Q": (H, d, dh), "W_K": (H, d, dh),
-            "W_V": (H, d, dh), "W_O": (H, dh, d), "W_in": (d, m), "b_in": (m,), "W_out": (m, d),
-            "b_out": (d,), "W_U": (d, d_vocab_out)}
-
-
-def temporary_name(path):
-    """A new temporary file's name beside `path`, recognisable as path's (see temporaries)."""
-    folder, base = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-
-
-def temporaries(path):
-    """The temporary files of `path` in its folder: those a killed run may have left."""
-    folder, base = os.path.split(os.path.abspath(path))
-    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.tmp")
-    try:
-        return sorted(os.path.join(folder, n) for n in os.listdir(folder) if pattern.fullmatch(n))
-    except OSError:
-        return []
-
-
-def write_atomically(path, write):
-    """Call write(f) on a new temporary file beside `path`, then rename it over `path`: a
-    crash or a failed write (disk full, ...) leaves `path` as it was. The temporary file is
-    removed on any failure; only a kill -9 or a power cut can leave one behind."""
-    tmp = temporary_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # 0o666 less the umask, as open() gives
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s, finished=None, stop_at=None):
-    """Write the run to `path` atomically (write_atomically): a crash or a failed write
-    leaves the previous checkpoint as it was. finished: whether the run has reached its
-    end (its epochs, or its --stop-at); by default, whether epoch is cfg.epochs."""
-    finished = epoch >= cfg.epochs if finished is None else finished
-    arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
-              "history": np.array(json.dumps(history)), "epoch": np.array(epoch),
-              "wall_s": np.array(wall_s), "adam_step": np.array(opt["step"]),
-              "finished": np.array(bool(finished)), "stop_at": np.array(np.nan if stop_at is None else stop_at)}
-    for k, v in params.items():
-        arrays[k] = to_numpy(v)
-        arrays[f"adam_m/{k}"] = to_numpy(opt["m"][k])
-        arrays[f"adam_v/{k}"] = to_numpy(opt["v"][k])
-    if snapshots:
-        arrays["snapshot_epochs"] = np.array([e for e, _ in snapshots])
-        for k in params:
-            arrays[f"snapshot/{k}"] = np.stack([s[k] for _, s in snapshots])
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomically(path, lambda f: np.savez(f, **arrays))
-
-
-def _open_checkpoint(path):
-    if not os.path.exists(path):
-        partial = unfinished_path(path) if path.endswith(".npz") else None
-        if partial and os.path.isfile(partial):
-            state = run_state(partial)
-            raise UsageError(f"checkpoint {path} does not exist: its run is unfinished, saved at epoch {state.epoch} "
-                             f"of {state.config.epochs} in {partial}; finish it with: {finish_command(partial, state)}")
-        raise UsageError(f"checkpoint {path} does not exist; train one with python minigrok.py --task ... --out {path}")
-    if os.path.isdir(path):
-        raise UsageError(f"{path} is a directory, not a minigrok checkpoint")
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise UsageError(f"cannot read {path} ({e.strerror or e})")
-    if magic[:2] != b"PK":                 # every .npz is a zip archive; np.load would try pickle
-        what = "it is empty" if not magic else "a .npy array" if magic[:1] == b"\x93" else "not an .npz archive"
-        raise UsageError(f"{path} is not a minigrok checkpoint ({what})")
-    z = None
-    try:
-        z = np.load(path, allow_pickle=False)      # lazy: arrays are read when asked for
-        if "format" not in z.files:
-            raise UsageError(f"{path} is not a minigrok checkpoint (an .npz archive without minigrok's 'format' entry)")
-        if str(z["format"]) != "minigrok-1":
-            raise UsageError(f"{path} is not a minigrok checkpoint (its format is {str(z['format'])[:40]!r}, not 'minigrok-1')")
-        return z, Config(**json.loads(str(z["config"])))
-    except Exception as e:
-        if z is not None:
-            z.close()
-        if isinstance(e, UsageError):
-            raise
-        raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
-
-
-def read_header(path):
-    """(config, epoch) of a checkpoint, without reading its weights."""
-    state = run_state(path)
-    return state.config, state.epoch
-
-
-RunState = collections.namedtuple("RunState", "config epoch finished stop_at")
-
-
-def _finished(z, cfg, epoch):
-    """What a checkpoint says of its end; one written before it said so is finished when
-    it reached its epochs (a run stopped early by --stop-at then reads as unfinished)."""
-    if "finished" in z.files:
-        return bool(z["finished"]), float(z["stop_at"])
-    return epoch >= cfg.epochs, math.nan
-
-
-def run_state(path):
-    """RunState(config, epoch, finished, stop_at) of a checkpoint, without its weights:
-    finished is True when the run reached its epochs or its --stop-at (stop_at: nan if
-    none), False for a run saved on its way (periodically, or when interrupted)."""
-    z, cfg = _open_checkpoint(path)
-    try:
-        with z:
-            epoch = int(z["epoch"])
-            return RunState(cfg, epoch, *_finished(z, cfg, epoch))
-    except Exception as e:
-        raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
-
-
-def unfinished_path(out):
-    """Where `--finish --out out` keeps its run until it is finished (a.npz -> a.unfinished.npz):
-    a file at `out` is then always a finished run, which is what make relies on."""
-    return out[:-len(".npz")] + UNFINISHED
-
-
-UNFINISHED = ".unfinished.npz"
-
-
-def config_flags(cfg):
-    """The command-line flags that give cfg: its task, and each field that differs from the
-    task's defaults (config_from_args(flags) == cfg)."""
-    base = Config(task=cfg.task, **tasks.TASK_DEFAULTS[cfg.task])
-    flags = ["--task", cfg.task]
-    for f in dataclasses.fields(Config):
-        value = getattr(cfg, f.name)
-        if f.name == "task" or value == getattr(base, f.name):
-            continue
-        if f.name == "d_head" and value == cfg.d_model // cfg.n_heads:
-            continue                                        # what config_from_args gives by default
-        flag = "--" + f.name.replace("_", "-")
-        flags += [flag] if f.type in (bool, "bool") else [flag, str(value)]
-    return flags
-
-
-def finish_command(path, state):
-    """The command that finishes the unfinished run saved at `path`."""
-    flags = config_flags(state.config) + ([] if math.isnan(state.stop_at) else ["--stop-at", repr(state.stop_at)])
-    if path.endswith(UNFINISHED):
-        return " ".join(["python minigrok.py", *flags, "--finish", "--out", path[:-len(UNFINISHED)] + ".npz"])
-    return " ".join(["python minigrok.py", *flags, "--out", path, "--resume"])
-
-
-def unfinished_problem(path, state):
-    """One line: the run at `path` is unfinished, how far it got, and the command that finishes it."""
-    return (f"{path} is an unfinished run (saved at epoch {state.epoch} of {state.config.epochs}); "
-            f"finish it with: {finish_command(path, state)}")
-
-
-def require_finished(path):
-    """UsageError unless the checkpoint at `path` is a finished run: analysing a run
-    interrupted on its way would report a model that was never trained to its end."""
-    state = run_state(path)
-    if not state.finished:
-        raise UsageError(unfinished_problem(path, state))
-    return state
-
-
-def check_task(path, task, who):
-    """UsageError unless the checkpoint at `path` is of `task` (`who` is what needs it)."""
-    cfg, _ = read_header(path)
-    if cfg.task != task:
-        raise UsageError(f"{path} is a checkpoint of task {cfg.task}, but {who} needs one of task {task}")
-
-
-def check_matches_config(path, cfg, params, opt, snapshots):
-    """UsageError unless the config is valid and every array has its weight's shape and dtype."""
-    try:
-        check_config(cfg)
-    except UsageError as e:
-        raise UsageError(f"{path}: its config is not valid ({e})")
-    want = param_shapes(cfg)
-    if set(params) != set(want):
-        raise UsageError(f"{path} holds the weights {sorted(params)}, not a minigrok model's {sorted(want)}")
-    arrays = [(k, params[k]) for k in want] + [(f"adam_m/{k}", opt["m"][k]) for k in want]
-    arrays += [(f"adam_v/{k}", opt["v"][k]) for k in want] + [(f"snapshot/{k}", s[k]) for _, s in snapshots[:1] for k in want]
-    for name, a in arrays:
-        shape = want[name.split("/")[-1]]
-        if a.shape != shape or a.dtype != cfg.dtype:
-            raise UsageError(f"{path}: its config (task {cfg.task}, p {cfg.p}, n {cfg.n}, d_model {cfg.d_model}, "
-                             f"n_heads {cfg.n_heads}, d_head {cfg.d_head}, d_mlp {cfg.d_mlp}, {cfg.dtype}) wants "
-                             f"{name} {list(shape)} {cfg.dtype}, but it is {list(a.shape)} {a.dtype}: the config "
-                             f"does not match the weights")
-
-
-def load_checkpoint(path):
-    """Everything a checkpoint holds, as NumPy arrays and plain Python: config, params,
-    opt (AdamW state), history, snapshots [(epoch, params)], epoch, wall_s, finished and
-    stop_at (see run_state); finished or not. Checked whole:
-    a config that does not match the weights is a UsageError, not a later traceback."""
-    z, cfg = _open_checkpoint(path)
-    try:
-        with z:
-            names = [k for k in z.files if k in ("b_in", "b_out") or k.startswith("W_")]
-            params = {k: z[k] for k in names}
-            opt = {"step": int(z["adam_step"]), "m": {k: z[f"adam_m/{k}"] for k in names},
-                   "v": {k: z[f"adam_v/{k}"] for k in names}}
-            snapshots = []
-            if "snapshot_epochs" in z.files:
-                stacks = {k: z[f"snapshot/{k}"] for k in names}
-                snapshots = [(int(e), {k: stacks[k][i] for k in names})
-                             for i, e in enumerate(z["snapshot_epochs"])]
-            epoch = int(z["epoch"])
-            finished, stop_at = _finished(z, cfg, epoch)
-            ck = dict(config=cfg, params=params, opt=opt, history=json.loads(str(z["history"])),
-                      snapshots=snapshots, epoch=epoch, wall_s=float(z["wall_s"]), finished=finished,
-                      stop_at=stop_at)
-    except Exception as e:
-        raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
-    check_matches_config(path, cfg, params, opt, snapshots)
-    return ck
-
-
-def load(path, unfinished=False):
-    """(config, weights, history) of a finished run's checkpoint: the entry point for
-    analysis. An unfinished run (interrupted on its way; run_state tells) is refused
-    with the command that finishes it, unless unfinished=True."""
-    if not unfinished:
-        require_finished(path)
-    ck = load_checkpoint(path)
-    return ck["config"], ck["params"], ck["history"]
-
-
-# ============================================================================ the output
-# Before a run trains, main() checks everything it will write: the path (check_out), the
-# memory and disk it needs (check_resources), that no other run writes there (lock_output),
-# that a save can be written there (try_a_save) and that nothing there is replaced unasked
-# (check_existing).
-def plot_path(out):
-    """The curve beside checkpoint `out` (a.npz -> a.png). --out must end in .npz, so that no
-    two outputs share a curve (a and a.npz would), and out's lock protects its curve too."""
-    return out[:-len(".npz")] + ".png" if out.endswith(".npz") else os.path.splitext(out)[0] + ".png"
-
-
-TEMPORARY_EXTRA = len(".") + len(".01234567.tmp")   # what temporary_name adds to a name
-
-
-def name_max(folder):
-    """The longest file name (in bytes) the filesystem of `folder` takes."""
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        return 255
-
-
-def sticky_problem(path, st):
-    """Why `path` (stat st) cannot be renamed over though it may be written: in a folder with
-    the sticky bit (as /tmp) only the file's owner, the folder's owner or root may do that."""
-    folder = os.stat(os.path.dirname(os.path.abspath(path)))
-    if folder.st_mode & stat.S_ISVTX and hasattr(os, "geteuid") and os.geteuid() not in (0, st.st_uid, folder.st_uid):
-        return (f"belongs to another user (uid {st.st_uid}), in a folder with the sticky bit (as /tmp) where only "
-                f"its owner may replace it; choose another --out")
-    return None
-
-
-def file_problem(path):
-    """Why minigrok must not write to `path`, or None."""
-    if os.path.islink(path):
-        return (f"is a symbolic link (to {os.readlink(path)}), which minigrok does not replace; give the "
-                f"file's own path or another --out")
-    if os.path.isdir(path):
-        return "is a directory; give a file path"
-    if not os.path.exists(path):
-        return None
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
-        return "is not a regular file (a device, pipe or socket); give a file path"
-    # mode bits as well as access(): root may write anything, but a file with no write
-    # bit set was made read-only on purpose
-    if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
-        return "is read-only, so minigrok will not replace it; make it writable if it may be, or choose another --out"
-    return sticky_problem(path, st)
-
-
-def check_out(out):
-    """UsageError if `out` (or the curve beside it) is no place for a checkpoint."""
-    if not out:
-        raise UsageError("--out is empty; give a file path such as runs/add.npz")
-    if not os.path.basename(out):
-        raise UsageError(f"--out {out} names a folder; give a file path such as {os.path.join(out, 'add.npz')}")
-    if os.path.splitext(out)[1].lower() == ".png":
-        raise UsageError(f"--out {out} is the name of the run's own curve (--out with .png), which would overwrite "
-                         f"the checkpoint; give a .npz name")
-    problem = file_problem(out)
-    if problem:
-        raise UsageError(f"--out {out} {problem}")
-    if not out.endswith(".npz"):
-        raise UsageError(f"--out {out} must end in .npz (the curve goes beside it as name.png, and without the "
-                         f"extension two outputs would share one); give e.g. {os.path.splitext(out)[0]}.npz")
-    problem = file_problem(plot_path(out))
-    if problem:
-        raise UsageError(f"the curve's path {plot_path(out)} {problem}")
-    folder = existing_folder(out)
-    if not os.path.isdir(folder):
-        raise UsageError(f"--out {out}: {folder} is a file, not a folder")
-    n, limit = len(os.fsencode(os.path.basename(out))), name_max(folder)
-    if n + TEMPORARY_EXTRA > limit:
-        raise UsageError(f"--out {out}: the file name is too long ({n} bytes; each save writes a temporary file "
-                         f"named .<name>.<8 hex digits>.tmp, {TEMPORARY_EXTRA} bytes longer, and names here are at "
-                         f"most {limit}); give a name of at most {limit - TEMPORARY_EXTRA} bytes")
-
-
-def existing_folder(path):
-    """The nearest folder above `path` that exists (the run creates the rest)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    return folder
-
-
-def try_a_save(out):
-    """Before training, what every save does, tried on a temporary file named as a save's:
-    create it beside `out`, rename it, remove it. A folder that cannot take a new file (no
-    permission, immutable, out of inodes, a name too long) is found now, not after training;
-    `out` itself is not touched (whether it may be replaced: file_problem)."""
-    tmp, moved = temporary_name(out), temporary_name(out)
-    try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        os.replace(tmp, moved)
-    except OSError as e:
-        folder = os.path.dirname(os.path.abspath(out))
-        raise UsageError(f"cannot write in {folder}: a trial save of a temporary file failed ({e.strerror or e}); "
-                         f"choose another --out") from None
-    finally:
-        for path in (tmp, moved):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-
-
-def memory_estimate(cfg, on_gpu=False):
-    """The bytes a run holds in host memory at its peak, counting only its largest arrays:
-    the data (int64 tokens and targets, and the copies made while splitting them), the
-    weights with their gradients and AdamW state, the snapshots, the QK table and the larger
-    of one training step and one evaluation chunk (on a GPU only the data and snapshots are
-    in host memory). A lower bound, so that no run that fits is refused: the peaks of ten
-    runs of all four tasks and both engines, measured, were 1.1 to 1.8 times it."""
-    lay, size = tasks.LAYOUTS[cfg.task], np.dtype(cfg.dtype).itemsize
-    d_vocab_out = cfg.p if cfg.task == "add" else cfg.n
-    d_vocab, n_varying = d_vocab_out + 1, lay.n_ctx - 1      # one position holds the same token ('=', CLS, SEP)
-    ints = lay.n_ctx + lay.n_read                            # one example's tokens and targets
-    if cfg.task == "add":
-        n_made = cfg.p ** 2
-        n_train = cfg.n_train or int(cfg.frac_train * n_made)
-        data = 8 * n_made * (2 * ints + 3)                   # all pairs, the split's copies, a, b and the order
-        n_eval = n_made - n_train
-    else:
-        extra = cfg.n * max(1, cfg.n_train // (10 * cfg.n))  # augmentation tuples (made either way)
-        balanced = cfg.n * max(1, cfg.n_test // cfg.n)
-        n_made = cfg.n_train + cfg.n_test + extra + balanced
-        n_train = cfg.n_train + (extra if cfg.augment else 0)
-        data = 8 * n_made * (lay.n_inputs + ints)
-        n_eval = max(cfg.n_test, balanced)
-    n_params, n_snapshots = count_params(cfg), count_snapshots(cfg)
-    host = data + size * n_params * n_snapshots
-    if on_gpu:
-        return host
-    batch = n_train if cfg.batch_size == 0 else min(cfg.batch_size, n_train)
-    pos = lay.n_read if cfg.engine == "fast" else lay.n_ctx  # positions that go through the MLP and unembedding
-    per_example = n_varying * d_vocab + 3 * pos * (d_vocab_out + cfg.d_mlp) + lay.n_ctx * cfg.d_model
-    step = size * batch * per_example                        # one-hot lookups, logits, exp, grads, MLP
-    chunk = size * min(EVAL_CHUNK, max(n_train, n_eval)) * per_example
-    used = lay.n_read if cfg.task != "sort" else d_vocab * lay.n_read   # query rows of the QK table
-    qk = size * cfg.n_heads * used * d_vocab * lay.n_ctx if cfg.engine == "fast" else 0
-    return host + size * n_params * 5 + qk + max(step, chunk)
-
-
-def count_params(cfg):
-    return sum(math.prod(s) for s in param_shapes(cfg).values())
-
-
-def count_snapshots(cfg):
-    """Snapshots a run keeps: epoch 0, then every snapshot_every epochs."""
-    return cfg.epochs // cfg.snapshot_every + 1 if cfg.snapshot_every else 0
-
-
-def checkpoint_bytes(cfg):
-    """A checkpoint's size: weights, AdamW moments and snapshots (the history is small)."""
-    return np.dtype(cfg.dtype).itemsize * count_params(cfg) * (3 + count_snapshots(cfg))
-
-
-def available_memory():
-    """Bytes that can be allocated (MemAvailable plus free swap), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
-        return info["MemAvailable"] + info.get("SwapFree", 0)
-    except (OSError, KeyError, ValueError, IndexError):
-        return None
-
-
-def check_resources(cfg, out, on_gpu=False):
-    """UsageError when the run cannot fit in memory, or its checkpoint on the disk."""
-    gb = lambda b: f"{b / 2**30:,.1f} GB" if b >= 2**30 else f"{b / 2**20:.1f} MB"
-    need, have = memory_estimate(cfg, on_gpu), available_memory()
-    if have is not None and need > have:
-        raise UsageError(f"this run needs at least {gb(need)} of memory (an estimate) but {gb(have)} are "
-                         f"available; make it smaller (--p, --n, --n-train, --batch-size, --snapshot-every)")
-    folder = existing_folder(out)
-    # From the second save on, the last checkpoint and the temporary file of the next one are
-    # both on disk: two checkpoints, less what a file at --out (resumed or replaced) holds now.
-    size = checkpoint_bytes(cfg)
-    need = 2 * size - (os.path.getsize(out) if os.path.isfile(out) else 0)
-    try:
-        disk = shutil.disk_usage(folder)
-    except OSError:
-        return
-    if disk.total and need > disk.free:     # (pseudo filesystems such as /proc have no size: lock_output finds them)
-        raise UsageError(f"the checkpoint will take {gb(size)}, and {gb(need)} free while a save replaces the last "
-                         f"one, but {folder} has {gb(disk.free)} free; free some space or choose another --out")
-
-
-def lock_output(out):
-    """Claim `out` for this run: an exclusive lock (flock) on the file out + '.lock', made
-    first, so a second run on the same path stops at once instead of overwriting this one
-    (or its curve: plot_path gives each --out a curve of its own). The lock is the kernel's,
-    so a killed run holds none (its file may stay, and is reused). Whether a save can be
-    written beside it is tried next (try_a_save). Returns the lock (a file descriptor) for
-    unlock_output."""
-    path, folder = out + ".lock", os.path.dirname(os.path.abspath(out))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"cannot create the folder {folder} for --out ({e.strerror})")
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as e:
-            raise UsageError(f"cannot write in {folder}: creating {path} failed ({e.strerror}); choose another --out")
-        if fcntl is None:               # no flock (Windows): no protection against a second run
-            return fd
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise UsageError(f"another minigrok run (pid {pid}) is writing {out}; wait for it to end, or choose "
-                             f"another --out")
-        except OSError as e:            # a filesystem without locks
-            print(f"minigrok: cannot lock {path} ({e.strerror}); nothing stops a second run on {out}", file=sys.stderr)
-            return fd
-        # The run before us removes its lock file before letting go of the lock: if it did so
-        # between our open and our flock, we hold a lock on a removed file, and start again.
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            mine = os.read(fd, 64).decode(errors="replace").strip()
-            if mine and not mine.isdigit():         # not a lock file left by a killed run: someone's file
-                os.close(fd)
-                raise UsageError(f"{path} exists and is not minigrok's lock file; move it, or choose another --out")
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            return fd
-        os.close(fd)
-
-
-def unlock_output(fd, out):
-    try:
-        os.unlink(out + ".lock")        # removed while still held: see lock_output
-    except OSError:
-        pass
-    os.close(fd)
-
-
-def remove_stale_temporaries(out):
-    """Remove the temporary files that a run killed mid-write left beside `out` and its
-    curve. Called with the lock held, so they belong to no running save."""
-    removed = []
-    for path in temporaries(out) + temporaries(plot_path(out)) + temporaries(unfinished_path(out)):
-        try:
-            os.unlink(path)
-            removed.append(os.path.basename(path))
-        except OSError:
-            pass
-    if removed:
-        print(f"minigrok: removed {len(removed)} temporary file(s) left by an interrupted run: {', '.join(removed)}",
-              file=sys.stderr)
-
-
-def check_existing(out, cfg, resume, overwrite):
-    """A fresh run never replaces what is at `out` or at its curve's path unless --overwrite
-    says so; --resume needs the same run there, with epochs left to train (checked again by
-    train). Returns the epoch the run starts from."""
-    if resume:
-        saved, epoch = read_header(out)
-        check_resumable(saved, cfg)
-        check_resume_epoch(out, epoch, None, cfg, None)     # past --epochs: an error before any work
-        return epoch
-    if overwrite:
-        return 0
-    if os.path.exists(unfinished_path(out)) and not os.path.exists(out):
-        raise UsageError(f"an unfinished run of --out {out} is at {unfinished_path(out)}: --finish continues it, "
-                         f"--overwrite trains afresh (and leaves it), or choose another --out")
-    if not os.path.exists(out):
-        if os.path.lexists(plot_path(out)):
-            raise UsageError(f"the curve's path {plot_path(out)} holds a file, which this run would replace: choose "
-                             f"another --out, or add --overwrite to replace it")
-        return 0
-    try:
-        state = run_state(out)
-    except UsageError:
-        raise UsageError(f"--out {out} exists and is not a minigrok checkpoint; minigrok will not replace it: "
-                         f"choose another --out, or add --overwrite to replace it") from None
-    saved, epoch = state.config, state.epoch
-    where = (f"finished at epoch {epoch}" if state.finished else
-             f"unfinished: saved at epoch {epoch} of {saved.epochs}, when it was interrupted")
-    diff = first_difference(saved, cfg)
-    if diff is None:
-        more = "" if not state.finished else " (give more --epochs)"
-        raise UsageError(f"--out {out} already holds this run, {where}: --resume continues it{more}, --overwrite "
-                         f"trains it again from scratch, or choose another --out")
-    name, a, b = diff
-    raise UsageError(f"--out {out} holds another run ({name}={a!r} there, {b!r} here), {where}: --resume with "
-                     f"that run's flags continues it, --overwrite replaces it, or choose another --out")
-
-
-def plan_finish(out, cfg, stop_at):
-    """For --finish: (where the run trains, what it resumes, its first epoch); where is None
-    when `out` already holds this run, finished. The run trains at unfinished_path(out) and
-    resumes what is there, else continues the run at `out` (an unfinished one, or a finished
-    one given more --epochs), else starts from epoch 0."""
-    partial = unfinished_path(out)
-    for path in (partial, out):
-        if not os.path.exists(path):
-            continue
-        try:
-            ck = load_checkpoint(path)
-        except UsageError:
-            raise UsageError(f"--finish: {path} exists and is not a minigrok checkpoint; minigrok will not "
-                             f"replace it: move it, or choose another --out") from None
-        diff = first_difference(ck["config"], cfg)
-        if diff:
-            name, a, b = diff
-            raise UsageError(f"--finish: {path} holds another run ({name}={a!r} there, {b!r} here); remove it to "
-                             f"train this one, or choose another --out")
-        done = check_resume_epoch(path, ck["epoch"], ck["history"], cfg, stop_at)
-        if done and path == out:
-            return None, None, ck["epoch"]
-        return partial, path, ck["epoch"]
-    if os.path.lexists(plot_path(out)) and not os.path.exists(out):
-        raise UsageError(f"the curve's path {plot_path(out)} holds a file, which this run would replace: move it, "
-                         f"or choose another --out")
-    return partial, False, 0
+          f"peak memory {checkpoint.peak_memory_mb():.0f} MB; checkpoint {out}")
 
 
 # ============================================================================ plotting
@@ -1376,7 +565,7 @@ def plot_history(history, path, title):
     fig.suptitle(title)
     fig.tight_layout()
     try:
-        write_atomically(path, lambda f: fig.savefig(f, format=os.path.splitext(path)[1][1:] or "png", dpi=110))
+        checkpoint.write_atomically(path, lambda f: fig.savefig(f, format=os.path.splitext(path)[1][1:] or "png", dpi=110))
     finally:
         plt.close(fig)
 
@@ -1451,35 +640,18 @@ def main(argv=None):
     then the curve.
     Exit codes: 0 done, 1 stopped (nan/inf, a write failed), 2 bad input, 128 + signal."""
     args = make_parser().parse_args(argv)
-    stop, out, lock, finished, trained = Interrupt(), None, None, False, False
+    stop, out, lock, finished, trained = checkpoint.Interrupt(), None, None, False, False
     try:
         cfg = config_from_args(args)
-        if args.stop_at is not None and not 0 < args.stop_at <= 1:
-            raise UsageError(f"--stop-at must be a test accuracy in (0, 1], got {args.stop_at}")
-        if args.resume and args.overwrite:
-            raise UsageError("--resume continues the run at --out and --overwrite replaces it: give one of them")
-        if args.finish and (args.resume or args.overwrite):
-            raise UsageError("--finish starts, continues or leaves the run at --out as needed: give it without "
-                             "--resume and --overwrite")
+        checkpoint.check_run_flags(args.resume, args.overwrite, args.finish, args.stop_at)
         out = os.path.join("runs", f"{cfg.task}.npz") if args.out is None else args.out
-        check_out(out)
-        if args.resume:
-            read_header(out)                # nothing to resume: refused before lock_output makes a folder
+        checkpoint.check_out(out, args.resume)
         on_gpu = use_device(args.device) == "gpu"
-        check_resources(cfg, out, on_gpu)
-        lock = lock_output(out)
-        remove_stale_temporaries(out)
-        try_a_save(out)
-        if args.finish:
-            where, resume, start = plan_finish(out, cfg, args.stop_at)
-            if where is None:
-                print(f"{out} is finished ({start} epochs); nothing to train")
-                return 0
-            if resume:
-                print(f"minigrok: continuing {resume} from epoch {start}", flush=True)
-        else:
-            where, resume = out, args.resume
-            start = check_existing(out, cfg, args.resume, args.overwrite)
+        lock = checkpoint.claim_output(out, cfg, on_gpu)
+        where, resume, start = checkpoint.plan_run(out, cfg, args.resume, args.overwrite, args.finish, args.stop_at)
+        if where is None:
+            print(f"{out} is finished ({start} epochs); nothing to train")
+            return 0
         params, history, code = train(cfg, where, resume=resume, stop_at=args.stop_at,
                                       progress=not args.quiet, stop=stop)
         if code == 0 and where != out:
@@ -1487,9 +659,9 @@ def main(argv=None):
         trained = max(history.get("epoch") or [start]) > start   # False: a resumed run had nothing to train
         finished, stop.deferred = True, False     # a signal now stops the plot at once
         if code == 0 and stop.signum is not None:  # noted after the last save, before the plot
-            raise Interrupted(stop.signum)
+            raise checkpoint.Interrupted(stop.signum)
         if code == 0:
-            png = plot_path(out)
+            png = checkpoint.plot_path(out)
             try:
                 plot_history(history, png, f"{cfg.task}: train and test loss and accuracy (d_model {cfg.d_model}, seed {cfg.seed})")
             except OSError as e:
@@ -1501,7 +673,7 @@ def main(argv=None):
     except UsageError as e:
         print(f"minigrok: error: {e}", file=sys.stderr)
         return 2
-    except Interrupted as e:
+    except checkpoint.Interrupted as e:
         if finished and trained:
             where = f"after training; the checkpoint {out} is saved, its curve was not drawn"
         elif finished:
@@ -1514,7 +686,7 @@ def main(argv=None):
     finally:
         stop.deferred = True                # a signal now changes nothing: the run is over
         if lock is not None:
-            unlock_output(lock, out)
+            checkpoint.unlock_output(lock, out)
         stop.restore()
 
 

@@ -91,7 +91,7 @@ def check(cfg, adam_steps=3):
     every gradient, and the weights after each of `adam_steps` AdamW steps. The biases
     start non-zero, so that their gradients and their place in the model are tested too."""
     data = tasks.make_data(cfg)
-    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    params = mg.init_params(cfg)
     rng = np.random.default_rng(1)
     params["b_in"] = rng.standard_normal(params["b_in"].shape) * 0.5
     params["b_out"] = rng.standard_normal(params["b_out"].shape) * 0.5

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import analysis as an
+import arrays
+import checkpoint
 import minigrok as mg
 import tasks
 
@@ -535,9 +537,9 @@ def nanda_preset(cfg):
 
 
 def analyse_add(path, out_dir):
-    mg.check_task(path, "add", "study.py add")
+    checkpoint.check_task(path, "add", "study.py add")
     cfg, params, history = mg.load(path)
-    snapshots = mg.load_checkpoint(path)["snapshots"]
+    snapshots = checkpoint.load_checkpoint(path)["snapshots"]
     os.makedirs(out_dir, exist_ok=True)
     p = cfg.p
     basis, names = an.fourier_basis(p)
@@ -793,7 +795,7 @@ def ov_robustness(alphas, accuracy_at):
 
 
 def analyse_max(path, out_dir):
-    mg.check_task(path, "max", "study.py max")
+    checkpoint.check_task(path, "max", "study.py max")
     cfg, params, history = mg.load(path)
     os.makedirs(out_dir, exist_ok=True)
     plt = _plt()
@@ -939,7 +941,7 @@ def analyse_median_or_sort(path, out_dir):
         y3 = logits[:, 2:3].astype(np.float64)                                   # y3, teacher-forced: the median of the five
         found["y3_test_loss"] = mg.cross_entropy(y3, targets[:, 2:3])[0]
         found["y3_test_accuracy"] = float((y3[:, 0].argmax(-1) == targets[:, 2]).mean())
-        preds = np.asarray(mg.predict(params, tokens, SORT.n_read, True, "plain", logits))   # greedy: its own outputs fed back
+        preds = np.asarray(mg.predict(params, tokens, SORT.n_read, True, mg.ENGINES["plain"], logits))   # greedy: its own outputs fed back
         fed = tokens.copy()
         fed[:, FIVE.sep + 1:FIVE.sep + 3] = preds[:, :2]                             # y3 read after the model's own y1, y2
         y3_greedy = mg.forward(params, fed, SORT.n_read)[0][:, 2:3].astype(np.float64)
@@ -958,7 +960,7 @@ def analyse_median_or_sort(path, out_dir):
     else:
         found["median_weight_best_head"] = float(weights[0, :, FIVE.n_inputs // 2].max())
         found["largest_rank_weight_best_head"] = float(weights[0].max())
-        ck = mg.load_checkpoint(path)
+        ck = checkpoint.load_checkpoint(path)
         found["snapshot_test"] = {}
         for epoch, snap in ck["snapshots"]:
             lg, _ = mg.forward(snap, tokens, 1)
@@ -1857,7 +1859,7 @@ def main(argv=None):
     try:
         if argv[:1] == ["width"] and len(argv) > 1:
             for path in argv[1:]:
-                mg.require_finished(path)       # a run interrupted on its way is no result
+                checkpoint.require_finished(path)       # a run interrupted on its way is no result
             width_sweep(argv[1:], "figures/width")
             print("figures/width/width_sweep.png and findings.json")
             return 0
@@ -1868,9 +1870,9 @@ def main(argv=None):
             print(usage, file=sys.stderr)
             return 2
         out_dir = argv[2] if len(argv) == 3 else os.path.join("figures", os.path.splitext(os.path.basename(argv[1]))[0])
-        mg.check_task(argv[1], argv[0], f"study.py {argv[0]}")
-        mg.require_finished(argv[1])
-        mg.keep_freed_memory()   # the analyses' large temporaries reuse memory, as training's do
+        checkpoint.check_task(argv[1], argv[0], f"study.py {argv[0]}")
+        checkpoint.require_finished(argv[1])
+        arrays.keep_freed_memory()   # the analyses' large temporaries reuse memory, as training's do
         DRIVERS[argv[0]](argv[1], out_dir)
     except mg.UsageError as e:
         print(f"study: error: {e}", file=sys.stderr)

@@ -72,7 +72,7 @@ def test_control_frequencies_take_the_strongest_non_key_then_random_others():
 def test_ablating_a_frequency_the_embedding_lacks_changes_nothing():
     p = 13
     cfg = mg.Config(task="add", p=p, d_model=16, n_heads=2, d_head=8, d_mlp=32, dtype="float64")
-    params = mg.init_params(cfg, p + 1, p, 3)
+    params = mg.init_params(cfg)
     params["W_E"] = analysis.embedding_without_frequencies(params, p, [4])["W_E"]   # no frequency 4 in W_E
     mask = np.random.default_rng(0).random((p, p)) < 0.5
     ab = analysis.frequency_ablations(params, p, [4, 2], mask)

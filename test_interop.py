@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import interop
+import checkpoint
 import minigrok
 import tasks
 
@@ -23,7 +24,7 @@ def small(dtype="float64"):
     bias that went to the wrong place would show."""
     cfg = minigrok.Config(task="add", p=13, d_model=16, n_heads=4, d_head=4, d_mlp=24, dtype=dtype)
     data = tasks.make_data(cfg)
-    params = minigrok.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    params = minigrok.init_params(cfg)
     rng = np.random.default_rng(1)
     params["b_in"] = rng.standard_normal(cfg.d_mlp).astype(dtype)
     params["b_out"] = rng.standard_normal(cfg.d_model).astype(dtype)
@@ -31,7 +32,7 @@ def small(dtype="float64"):
 
 
 def save(path, cfg, params):
-    minigrok.save_checkpoint(str(path), cfg, params, minigrok.adamw_init(params), {}, [], 0, 0.0)
+    checkpoint.save_checkpoint(str(path), cfg, params, minigrok.adamw_init(params), {}, [], 0, 0.0)
 
 
 def test_state_dict_keys_shapes_and_zero_biases():

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 import fast
+import interop
+import checkpoint
 import minigrok as mg
 import tasks
 
@@ -43,7 +45,7 @@ def tiny_params(layout, seed=0, dtype="float64"):
     else:
         cfg = mg.Config(task="sort", n=6, d_model=8, n_heads=2, d_head=4, d_mlp=16, seed=seed, dtype=dtype)
         d_vocab, d_out, n_ctx, n_read = 7, 6, 10, 5
-    params = mg.init_params(cfg, d_vocab, d_out, n_ctx)
+    params = mg.init_params(cfg)
     rng = np.random.default_rng(seed + 100)
     params["b_in"] = rng.standard_normal(params["b_in"].shape).astype(dtype) * 0.5
     params["b_out"] = rng.standard_normal(params["b_out"].shape).astype(dtype) * 0.5
@@ -60,7 +62,7 @@ def test_cache_has_transformer_lens_names_and_shapes():
                   attn_scores=(b, h, t, t), pattern=(b, h, t, t), z=(b, t, h, e), attn_out=(b, t, d),
                   resid_mid=(b, t, d), mlp_pre=(b, t, m), mlp_post=(b, t, m), mlp_out=(b, t, d),
                   resid_post=(b, t, d))
-    assert {k: c[k].shape for k in expect} == expect and set(expect) == set(mg.TL_HOOKS)
+    assert {k: c[k].shape for k in expect} == expect and set(expect) == set(interop.TL_HOOKS)
     assert logits.shape == (b, n_read, d_out)
     np.testing.assert_allclose(logits, c["resid_post"][:, -n_read:] @ params["W_U"], rtol=1e-13)
     np.testing.assert_allclose(c["pattern"].sum(-1), 1)
@@ -181,7 +183,7 @@ def test_index_plan_chooses_the_cheaper_attention_path():
     for task, batch, want in (("add", None, "table"), ("sort", 1000, "per_example"), ("max", 1000, "table")):
         cfg = mg.Config(**{**tasks.TASK_DEFAULTS[task], "task": task, **({"p": 113} if task == "add" else {})})
         data = tasks.make_data(cfg)
-        params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+        params = mg.init_params(cfg)
         assert fast.index_plan(data.train[0][:batch], data.n_read, params)["attention"] == want, task
 
 
@@ -195,15 +197,15 @@ def test_decoding_from_the_teacher_forced_pass_equals_plain_greedy_decoding(engi
     tokens = np.concatenate([tokens] * 20)
     rng = np.random.default_rng(4)
     tokens[:, :5] = rng.integers(0, d_out, (len(tokens), 5))
-    greedy = mg.predict(params, tokens, n_read, True, engine)
+    greedy = mg.predict(params, tokens, n_read, True, mg.ENGINES[engine])
     first = tokens.shape[1] - n_read
     tokens[:, first + 1:] = greedy[:, :-1]                     # the model's own outputs ...
     for i, step in enumerate(rng.integers(1, n_read + 2, len(tokens))):
         if step < n_read:                                       # ... until a step where it goes astray
             tokens[i, first + step] = (greedy[i, step - 1] + 1 + rng.integers(0, d_out - 1)) % d_out
-    want = mg.predict(params, tokens, n_read, True, engine)
-    logits = mg.engine(engine)[0](params, tokens, n_read)[0]
-    assert (mg.predict(params, tokens, n_read, True, engine, teacher_logits=logits) == want).all()
+    want = mg.predict(params, tokens, n_read, True, mg.ENGINES[engine])
+    logits = mg.ENGINES[engine].forward(params, tokens, n_read)[0]
+    assert (mg.predict(params, tokens, n_read, True, mg.ENGINES[engine], teacher_logits=logits) == want).all()
     astray = (greedy[:, :-1] != tokens[:, first + 1:]).any(1)
     assert 0 < astray.sum() < len(tokens)
 
@@ -358,12 +360,7 @@ def test_sort_decoding_is_greedy_and_autoregressive():
         logits[:, 0, seq.shape[1] % 6] = 1.0              # predicts len(prefix) mod 6
         return logits, {}
 
-    real = fast.forward
-    fast.forward = fake_forward
-    try:
-        preds = mg.predict(params, tokens, 5, decode=True)
-    finally:
-        fast.forward = real
+    preds = mg.predict(params, tokens, 5, decode=True, engine=mg.Engine(fake_forward, None))
     assert [s.shape[1] for s in seen] == [6, 7, 8, 9, 10]
     assert preds.tolist() == [[0, 1, 2, 3, 4]]
     assert seen[-1][0, 6:].tolist() == [0, 1, 2, 3]       # its own outputs fed back
@@ -401,7 +398,7 @@ def test_same_seed_same_result_and_resume_is_bit_identical(tmp_path):
         assert np.array_equal(pa[k], pb[k]), k
     mg.train(small_cfg(epochs=25, snapshot_every=20), c, verbose=False)
     pc, hc, _ = mg.train(small_cfg(epochs=60, snapshot_every=20), c, resume=True, verbose=False)
-    ka, kc = mg.load_checkpoint(a), mg.load_checkpoint(c)
+    ka, kc = checkpoint.load_checkpoint(a), checkpoint.load_checkpoint(c)
     for k in pa:
         assert np.array_equal(ka["params"][k], kc["params"][k]), k
         assert np.array_equal(ka["opt"]["m"][k], kc["opt"]["m"][k]), k
@@ -430,21 +427,21 @@ def test_atomic_save_survives_a_kill_mid_write(tmp_path):
     path = tmp_path / "ck.npz"
     cfg = small_cfg(epochs=5)
     mg.train(cfg, str(path), verbose=False)
-    before = mg.load_checkpoint(str(path))["params"]
+    before = checkpoint.load_checkpoint(str(path))["params"]
     # A child keeps rewriting the checkpoint with big snapshots; kill it at random moments.
-    code = ("import minigrok as mg, numpy as np, sys\n"
-            "ck = mg.load_checkpoint(sys.argv[1])\n"
+    code = ("import checkpoint, numpy as np, sys\n"
+            "ck = checkpoint.load_checkpoint(sys.argv[1])\n"
             "snaps = [(i, {k: v + 1 for k, v in ck['params'].items()}) for i in range(300)]\n"
             "print('ready', flush=True)\n"
             "while True:\n"
-            "    mg.save_checkpoint(sys.argv[1], ck['config'], ck['params'], ck['opt'], ck['history'], snaps, 5, 0.0)\n")
+            "    checkpoint.save_checkpoint(sys.argv[1], ck['config'], ck['params'], ck['opt'], ck['history'], snaps, 5, 0.0)\n")
     for delay in (0.05, 0.2, 0.35):
         child = subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=HERE, stdout=subprocess.PIPE)
         child.stdout.readline()
         time.sleep(delay)
         child.send_signal(signal.SIGKILL)
         child.wait()
-        after = mg.load_checkpoint(str(path))     # whole, old or new, never half-written
+        after = checkpoint.load_checkpoint(str(path))     # whole, old or new, never half-written
         for k in before:
             assert np.array_equal(after["params"][k], before[k])
 
@@ -513,11 +510,11 @@ def test_cli_run_writes_checkpoint_curve_and_summary(tmp_path):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     path = str(tmp_path / "n.npz")
     mg.train(small_cfg(epochs=10), path, verbose=False)
-    good = mg.load_checkpoint(path)["params"]
+    good = checkpoint.load_checkpoint(path)["params"]
     cfg = small_cfg(epochs=20, lr=1e30)            # explodes at once
     _, _, code = mg.train(cfg, path, resume=False, verbose=False)
     assert code == 1
-    kept = mg.load_checkpoint(path)["params"]
+    kept = checkpoint.load_checkpoint(path)["params"]
     for k in good:
         assert np.array_equal(kept[k], good[k])
 
@@ -638,7 +635,7 @@ HOOKED_CHILD = """
 import os, signal, sys
 import minigrok as mg
 where, name, sig, after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-owner = mg.tasks if where == "tasks" else mg
+owner = {"tasks": mg.tasks, "mg": mg, "checkpoint": mg.checkpoint}[where]
 real, calls = getattr(owner, name), [0]
 def hooked(*a, **k):
     calls[0] += 1
@@ -701,7 +698,7 @@ def test_a_full_disk_at_a_save_keeps_the_last_checkpoint_and_no_temporary(tmp_pa
     assert code == 1
     one_line(err, "could not write the checkpoint", "at epoch 6", "No space left on device",
              f"its last checkpoint, {out} at epoch 3, is kept")
-    assert mg.load_checkpoint(out)["epoch"] == 3 and leftovers(tmp_path) == []
+    assert checkpoint.load_checkpoint(out)["epoch"] == 3 and leftovers(tmp_path) == []
     # the first save failing: nothing of this run to keep
     monkeypatch.setattr(np, "savez", failing_savez(fail_on=1))
     code, _, err = main_here(capsys, "--epochs", "6", "--save-every", "3", "--out", str(tmp_path / "none.npz"))
@@ -710,7 +707,7 @@ def test_a_full_disk_at_a_save_keeps_the_last_checkpoint_and_no_temporary(tmp_pa
 
 
 def test_a_disk_too_small_for_the_checkpoint_is_refused_up_front(tmp_path, capsys, monkeypatch, no_training):
-    monkeypatch.setattr(mg.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
     code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / "a.npz"))
     assert code == 2
     one_line(err, "the checkpoint will take", "free")
@@ -720,28 +717,28 @@ def test_temporary_files_of_a_killed_save_are_removed_by_the_next_run(tmp_path, 
     out = str(tmp_path / "k.npz")
     assert main_here(capsys, "--epochs", "3", "--out", out)[0] == 0
     # a save killed mid-write (kill -9: no clean-up runs) leaves its temporary file
-    code = ("import minigrok as mg, sys, time\n"
+    code = ("import checkpoint, sys, time\n"
             "def write(f):\n"
             "    f.write(b'half a checkpoint'); f.flush(); print('ready', flush=True); time.sleep(60)\n"
-            "mg.write_atomically(sys.argv[1], write)\n")
+            "checkpoint.write_atomically(sys.argv[1], write)\n")
     child = subprocess.Popen([sys.executable, "-c", code, out], cwd=HERE, stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline() == "ready\n"
     child.kill()
     child.wait()
-    orphans = mg.temporaries(out)
+    orphans = checkpoint.temporaries(out)
     assert len(orphans) == 1 and open(orphans[0], "rb").read() == b"half a checkpoint"
     stranger = tmp_path / ".other.npz.0123abcd.tmp"           # another output's: not ours to remove
     stranger.write_text("x")
     code, _, err = main_here(capsys, "--epochs", "5", "--out", out, "--resume")
-    assert code == 0 and mg.temporaries(out) == [] and stranger.exists()
+    assert code == 0 and checkpoint.temporaries(out) == [] and stranger.exists()
     one_line(err, "removed 1 temporary file", os.path.basename(orphans[0]))
-    assert mg.load_checkpoint(out)["epoch"] == 5
+    assert checkpoint.load_checkpoint(out)["epoch"] == 5
 
 
 @pytest.mark.parametrize("where,name,after,resume", [
     ("tasks", "make_data", 1, False),          # building the data
     ("mg", "evaluate", 1, False),              # the first evaluation
-    ("mg", "load_checkpoint", 1, True),        # loading the checkpoint to resume
+    ("checkpoint", "load_checkpoint", 1, True),        # loading the checkpoint to resume
 ])
 def test_sigint_before_the_first_epoch_is_one_line_and_leaves_everything_as_it_was(tmp_path, where, name, after, resume):
     out = str(tmp_path / "s.npz")
@@ -763,13 +760,13 @@ def test_sigterm_while_plotting_keeps_the_checkpoint_and_writes_no_half_curve(tm
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 143
     one_line(stderr.strip().splitlines(), "interrupted (SIGTERM) after training", f"the checkpoint {out} is saved")
-    assert mg.load_checkpoint(out)["epoch"] == 3 and not (tmp_path / "p.png").exists() and leftovers(tmp_path) == []
+    assert checkpoint.load_checkpoint(out)["epoch"] == 3 and not (tmp_path / "p.png").exists() and leftovers(tmp_path) == []
 
 
 def assert_same_run(a, b):
     """Two checkpoints hold the same run: weights, AdamW state, snapshots and history rows
     bit for bit, all but the wall times."""
-    ka, kb = mg.load_checkpoint(a), mg.load_checkpoint(b)
+    ka, kb = checkpoint.load_checkpoint(a), checkpoint.load_checkpoint(b)
     assert ka["epoch"] == kb["epoch"] and ka["opt"]["step"] == kb["opt"]["step"]
     for k in ka["params"]:
         assert np.array_equal(ka["params"][k], kb["params"][k]), k
@@ -795,7 +792,7 @@ def test_sigterm_between_evaluations_saves_and_resumes_row_for_row(tmp_path, cap
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 143
     one_line(stderr.strip().splitlines(), "interrupted (SIGTERM) at epoch 13", "--resume")
-    ck = mg.load_checkpoint(cut)
+    ck = checkpoint.load_checkpoint(cut)
     assert ck["epoch"] == 13 and ck["history"]["epoch"] == [0, 10]
     assert main_here(capsys, *flags, "--out", cut, "--resume")[0] == 0
     ck = assert_same_run(whole, cut)
@@ -837,11 +834,11 @@ def test_nonfinite_weights_stop_the_run_before_they_are_saved(tmp_path, capsys, 
     code, _, err = main_here(capsys, "--epochs", "8", "--save-every", "2", "--out", out)
     assert code == 1
     one_line(err, "the weights became nan or inf at epoch 5", f"its last checkpoint, {out} at epoch 4, is kept")
-    ck = mg.load_checkpoint(out)
+    ck = checkpoint.load_checkpoint(out)
     assert ck["epoch"] == 4 and all(np.isfinite(v).all() for v in ck["params"].values())
     # resumed at 4 and poisoned before its first save: the checkpoint it resumed from is named
     code, _, err = main_here(capsys, "--epochs", "8", "--save-every", "2", "--out", out, "--resume")
-    assert code == 1 and mg.load_checkpoint(out)["epoch"] == 4
+    assert code == 1 and checkpoint.load_checkpoint(out)["epoch"] == 4
     one_line(err, f"{out} is kept as it was resumed (epoch 4)")
 
 
@@ -872,7 +869,7 @@ def test_memory_estimate_is_below_a_measured_peak():
     cfg = mg.config_from_args(mg.make_parser().parse_args(["--p", "500", "--epochs", "2"]))
     step = 4 * 75000 * (2 * 501 + 3 * 500 + 3 * 512 + 3 * 128)
     assert step / 2**20 == pytest.approx(1265, abs=1)
-    assert step < mg.memory_estimate(cfg) < 1431 * 2**20
+    assert step < checkpoint.memory_estimate(cfg) < 1431 * 2**20
 
 
 def test_a_checkpoint_whose_config_does_not_match_its_weights_is_refused(tmp_path, capsys):
@@ -908,7 +905,7 @@ def test_a_fresh_run_never_replaces_a_file_at_the_curves_path(tmp_path, capsys, 
     code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / "report"))
     assert code == 2
     one_line(err, "must end in .npz", f"{tmp_path / 'report'}.npz")
-    assert mg.plot_path("a.b.npz") == "a.b.png" and mg.plot_path("runs/add.npz") == "runs/add.png"
+    assert checkpoint.plot_path("a.b.npz") == "a.b.png" and checkpoint.plot_path("runs/add.npz") == "runs/add.png"
     # --overwrite replaces it with the run's curve
     assert main_here(capsys, "--epochs", "3", "--out", str(out), "--overwrite")[0] == 0
     assert png.read_bytes().startswith(b"\x89PNG") and leftovers(tmp_path) == []
@@ -938,7 +935,7 @@ def test_a_folder_that_cannot_take_a_save_is_refused_before_training(tmp_path, c
         one_line(err, f"cannot write in {tmp_path}", "trial save", words)
         assert leftovers(tmp_path) == []
     # names whose temporary files (14 bytes longer) do not fit, and whose lock does or does not
-    limit = mg.name_max(str(tmp_path))
+    limit = checkpoint.name_max(str(tmp_path))
     for n in (limit - 13, limit - 4, limit + 5):
         code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / ("n" * (n - 4) + ".npz")))
         assert code == 2
@@ -967,9 +964,9 @@ def test_a_file_of_another_user_in_a_sticky_folder_is_refused(tmp_path, capsys, 
     st = os.stat(out)
     for euid, problem in ((4242, False), (os.stat(shared).st_uid, False), (0, False), (1000, True)):
         monkeypatch.setattr(os, "geteuid", lambda: euid)          # the file's owner, the folder's, root
-        assert (mg.sticky_problem(str(out), st) is not None) == problem, euid
+        assert (checkpoint.sticky_problem(str(out), st) is not None) == problem, euid
     shared.chmod(0o777)                                            # no sticky bit: anyone who may write, may rename
-    assert mg.sticky_problem(str(out), st) is None
+    assert checkpoint.sticky_problem(str(out), st) is None
 
 
 @pytest.mark.parametrize("content,words", [
@@ -1004,7 +1001,7 @@ def test_frac_train_too_small_names_frac_train(tmp_path, capsys, no_training):
 
 def test_sigint_before_the_output_is_known_names_no_output(tmp_path, capsys, monkeypatch):
     def interrupted(args):
-        raise mg.Interrupted(signal.SIGINT)
+        raise checkpoint.Interrupted(signal.SIGINT)
     monkeypatch.setattr(mg, "config_from_args", interrupted)
     code, _, err = main_here(capsys, "--epochs", "3", "--out", str(tmp_path / "r.npz"), "--resume")
     assert code == 130
@@ -1018,7 +1015,7 @@ def test_sigterm_while_redrawing_a_complete_runs_curve_says_nothing_was_trained(
     before = ck_bytes(out)
 
     def interrupted(*args):
-        raise mg.Interrupted(signal.SIGTERM)
+        raise checkpoint.Interrupted(signal.SIGTERM)
     monkeypatch.setattr(mg, "plot_history", interrupted)
     code, stdout, err = main_here(capsys, "--epochs", "3", "--out", out, "--resume")
     assert code == 143 and "nothing to train" in stdout and ck_bytes(out) == before
@@ -1036,8 +1033,8 @@ def test_the_disk_must_hold_two_checkpoints_while_a_save_replaces_one(tmp_path, 
     """From the second save on, the last checkpoint and the next one's temporary file are on
     disk together; a file at --out that the run replaces counts as space it frees."""
     cfg = mg.config_from_args(mg.make_parser().parse_args([*TINY, "--epochs", "3"]))
-    size = mg.checkpoint_bytes(cfg)
-    monkeypatch.setattr(mg.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 3 * size // 2))
+    size = checkpoint.checkpoint_bytes(cfg)
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 3 * size // 2))
     out = tmp_path / "d.npz"
     code, _, err = main_here(capsys, "--epochs", "3", "--out", str(out))
     assert code == 2
@@ -1096,11 +1093,11 @@ def test_every_array_function_used_exists_in_cupy(engine):
     mg.set_array_module(rec)
     cfg = mg.Config(task="sort", n=6, n_train=30, n_test=10, d_model=8, n_heads=2, d_head=4, d_mlp=16, engine=engine)
     data = tasks.make_data(cfg)
-    params = mg.init_params(cfg, data.d_vocab, data.d_vocab_out, data.n_ctx)
+    params = mg.init_params(cfg)
     opt = mg.adamw_init(params)
     tok, tgt = (rec.asarray(a) for a in data.train)
-    mg.train_epoch(params, opt, tok, tgt, cfg, 0, data.n_read)
-    mg.evaluate(params, tok, tgt, data.n_read, data.decode, engine)
+    mg.train_epoch(params, opt, tok, tgt, cfg, 0, data.n_read, mg.training_engine(cfg, tok, data.n_read, params))
+    mg.evaluate(params, tok, tgt, data.n_read, data.decode, mg.ENGINES[engine])
     mg.flush_subnormals(params, opt)
     if engine == "fast":                      # both attention paths (this batch picks per_example)
         for attention in ("table", "per_example"):
@@ -1126,12 +1123,12 @@ def test_a_checkpoint_says_whether_its_run_finished(tmp_path, capsys):
     state = mg.run_state(out)
     assert state.finished and state.epoch == 20 and math.isnan(state.stop_at)
     # the same run stopped on its way (as a kill after the save at epoch 5 leaves it)
-    ck = mg.load_checkpoint(out)
+    ck = checkpoint.load_checkpoint(out)
     cut = str(tmp_path / "cut.npz")
-    mg.save_checkpoint(cut, ck["config"], ck["params"], ck["opt"], ck["history"], [], 5, 0.0, False)
+    checkpoint.save_checkpoint(cut, ck["config"], ck["params"], ck["opt"], ck["history"], [], 5, 0.0, False)
     state = mg.run_state(cut)
     assert not state.finished and state.epoch == 5
-    assert mg.load_checkpoint(cut)["finished"] is False
+    assert checkpoint.load_checkpoint(cut)["finished"] is False
     # load() refuses it in one line naming the command that finishes it; that command does
     with pytest.raises(mg.UsageError) as e:
         mg.load(cut)
@@ -1161,8 +1158,8 @@ def test_config_flags_give_back_the_config(extra):
 def test_out_holding_an_unfinished_run_says_so_and_points_at_resume(tmp_path, capsys):
     out = str(tmp_path / "a.npz")
     assert main_here(capsys, "--epochs", "10", "--out", out)[0] == 0
-    ck = mg.load_checkpoint(out)
-    mg.save_checkpoint(out, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
+    ck = checkpoint.load_checkpoint(out)
+    checkpoint.save_checkpoint(out, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
     before = ck_bytes(out)
     for extra, words in (([], ["already holds this run, unfinished: saved at epoch 10 of 10"]),
                          (["--lr", "1e-2"], ["another run", "unfinished: saved at epoch 10 of 10"])):
@@ -1213,8 +1210,8 @@ def test_study_refuses_an_unfinished_checkpoint(tmp_path, capsys):
     import study
     out = str(tmp_path / "a.npz")
     assert main_here(capsys, "--epochs", "10", "--out", out)[0] == 0
-    ck = mg.load_checkpoint(out)
-    mg.save_checkpoint(out, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
+    ck = checkpoint.load_checkpoint(out)
+    checkpoint.save_checkpoint(out, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
     for argv in (["add", out, str(tmp_path / "fig")], ["width", out]):
         assert study.main(argv) == 2
         captured = capsys.readouterr()
@@ -1232,7 +1229,8 @@ def make_folder(tmp_path):
     """A folder make can train in: the Makefile, the code, and a .venv it takes as made."""
     folder = tmp_path / "repo"
     folder.mkdir()
-    for name in ("Makefile", "minigrok.py", "fast.py", "tasks.py", "study.py", "analysis.py", "requirements.txt"):
+    for name in ("Makefile", "minigrok.py", "fast.py", "tasks.py", "config.py", "arrays.py", "checkpoint.py", "study.py",
+                 "analysis.py", "requirements.txt"):
         shutil.copy2(os.path.join(HERE, name), folder / name)
     (folder / ".venv").mkdir()
     (folder / ".venv" / "ready").touch()
