@@ -2,14 +2,14 @@
 # `make test` runs the tests, `make bench` measures speed. Each first makes .venv.
 PY := .venv/bin/python
 
-.PHONY: grok test bench bench-peer interop
+.PHONY: grok test bench bench-peer interop gpu-check
 
 # `make grok` is a demonstration: it trains again on each call, into its own runs/grok.npz.
 grok: .venv/ready
 	$(PY) minigrok.py --task add --out runs/grok.npz --overwrite
 
 test: .venv/ready .venv/cupy
-	$(PY) -m pytest -q test_minigrok.py test_interop.py test_peer.py test_study.py test_analysis.py
+	$(PY) -m pytest -q test_minigrok.py test_interop.py test_peer.py test_study.py test_analysis.py test_gpu.py
 
 bench: .venv/ready
 	$(PY) bench.py time
@@ -45,10 +45,28 @@ runs/interop_add.npz: | .venv/ready
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-# CuPy is optional at run time; the tests check the code against its namespace.
-.venv/cupy: requirements-gpu.txt .venv/ready
-	$(PY) -m pip install -q -r requirements-gpu.txt
+# CuPy is optional at run time; the tests check the code against its namespace. CUDA picks
+# the wheel for the driver: 12 (the default) or 13 (`nvidia-smi` shows the driver's version).
+CUDA ?= 12
+.venv/cupy: requirements-cuda$(CUDA).txt .venv/ready
+	$(PY) -m pip install -q -r requirements-cuda$(CUDA).txt
 	touch $@
+
+# ---------------------------------------------------------------- on a GPU
+# `make gpu-check` on a machine with a CUDA GPU, with the system's Python and its numpy,
+# cupy, matplotlib, pytest (and torch for the peer): nothing is installed. The device tests
+# (test_gpu.py: CuPy against NumPy, checkpoints and resume across devices), then addition
+# on the GPU to 99% test accuracy, then minigrok on the GPU against PyTorch on CUDA, then
+# the Nanda preset's 25,000 epochs, timed (stopped and saved at 200 s). Each step prints what
+# BENCH.md records; about 6 minutes in all is the aim.
+GPU_PY ?= python3
+gpu-check:
+	$(GPU_PY) -c "import cupy, sys; ok = cupy.is_available(); print('cupy', cupy.__version__, 'device:', \
+	  cupy.cuda.runtime.getDeviceProperties(0)['name'].decode() if ok else 'none'); sys.exit(0 if ok else 1)"
+	$(GPU_PY) -m pytest -q -m gpu test_gpu.py
+	$(GPU_PY) minigrok.py --task add --device gpu --stop-at 0.99 --quiet --overwrite --out runs/gpu_add.npz
+	$(GPU_PY) bench.py time --device gpu --peer auto --epochs 50 --warmup 5
+	timeout 200 $(GPU_PY) minigrok.py --preset nanda --device gpu --quiet --overwrite --out runs/gpu_nanda.npz
 
 # ---------------------------------------------------------------- make figures
 # Checkpoints are the targets: `make figures` trains only what is missing or older than the

@@ -25,22 +25,32 @@ import minigrok as mg
 import tasks
 
 
+def synchronize():
+    """Wait until the GPU has done the work queued so far (CuPy returns before it is done),
+    so that a timing counts the work; nothing on the CPU."""
+    if mg.xp.module is not np:
+        mg.xp.module.cuda.Device().synchronize()
+
+
 def median_ms(fn, repeats, warmup):
     for _ in range(warmup):
         fn()
+    synchronize()
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        synchronize()
         ts.append(time.perf_counter() - t0)
     return 1e3 * float(np.median(ts))
 
 
 def matmul_gflops(dtype="float32"):
-    """This machine's matrix-product rate through NumPy, on the shape of the MLP's products."""
+    """This machine's matrix-product rate through the array module (NumPy, or CuPy on the
+    GPU), on the shape of the MLP's products."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((3830, 128)).astype(dtype)
-    w = rng.standard_normal((128, 512)).astype(dtype)
+    a = mg.xp.asarray(rng.standard_normal((3830, 128)).astype(dtype))
+    w = mg.xp.asarray(rng.standard_normal((128, 512)).astype(dtype))
     ms = median_ms(lambda: a @ w, 200, 20)
     return 2 * 3830 * 128 * 512 / ms / 1e6
 
@@ -97,7 +107,7 @@ def cmd_time(args):
         load_peer("on")
     mg.use_device(args.device)
     rate = matmul_gflops()
-    print(f"matmul float32 [3830,128]@[128,512]: {rate:.0f} GFLOP/s")
+    print(f"matmul float32 [3830,128]@[128,512] on the {args.device}: {rate:.0f} GFLOP/s")
     rows = []
     # the textbook engine is slower: fewer epochs are timed
     runs = (("nanda", mg.PRESETS["nanda"], "fast", args.epochs), ("nanda", mg.PRESETS["nanda"], "plain", args.epochs // 5),
@@ -110,7 +120,7 @@ def cmd_time(args):
             r["ratio_to_floor"] = round(r["ms_per_epoch"] / r["floor_ms"], 2)
         rows.append(r)
         print(json.dumps(r))
-    rows += compare_with_peer(args, on_cpu=mg.xp.module is np)
+    rows += compare_with_peer(args, "cpu" if mg.xp.module is np else "cuda")
     return rows
 
 
@@ -162,13 +172,13 @@ def minigrok_stepper(cfg, data):
     return step
 
 
-def peer_stepper(peer, cfg, data):
+def peer_stepper(peer, cfg, data, device="cpu"):
     """The same step for the PyTorch peer: the same initial weights and batches."""
     import torch
     params = mg.init_params(cfg)
-    _, peer_step = peer.trainer(cfg, params)
-    tokens, targets = (torch.from_numpy(a) for a in data.train)
-    order = itertools.cycle([None if isinstance(i, slice) else torch.from_numpy(i)
+    _, peer_step = peer.trainer(cfg, params, device)
+    tokens, targets = (torch.from_numpy(a).to(device) for a in data.train)
+    order = itertools.cycle([None if isinstance(i, slice) else torch.from_numpy(i).to(device)
                              for i in mg.epoch_batches(cfg, len(tokens), 0)])
 
     def step():
@@ -190,35 +200,45 @@ def cpu_seconds():
     return machine, own.user + own.system
 
 
-def alternate(steps, rounds, repeats, warmup):
+def alternate(steps, rounds, repeats, warmup, sync=lambda: None):
     """Median ms per call of each function in `steps` (a dict). In each round, each function
     runs `warmup` untimed calls and then `repeats` timed calls, one function after the other.
-    The order flips every round, so a slow spell of the shared machine falls on all of them."""
+    The order flips every round, so a slow spell of the shared machine falls on all of them.
+    sync() waits for a GPU's queued work, before a timing starts and before it ends."""
     times = {name: [] for name in steps}
     for r in range(rounds):
         for name in (list(steps) if r % 2 == 0 else list(steps)[::-1]):
             for _ in range(warmup):
                 steps[name]()
+            sync()
             for _ in range(repeats):
                 t0 = time.perf_counter()
                 steps[name]()
+                sync()
                 times[name].append(time.perf_counter() - t0)
     return {name: round(1e3 * float(np.median(ts)), 2) for name, ts in times.items()}
 
 
-def compare_with_peer(args, on_cpu, runs=PEER_RUNS):
+def compare_with_peer(args, device="cpu", runs=PEER_RUNS):
     """For each (task, label, config overrides) in `runs`: the median ms of one training
     step of minigrok (fast engine) and, when torch is installed, of the PyTorch peer on
-    the same data from the same weights, and the ratio minigrok / peer (below 1: minigrok
+    the same data from the same weights, on the same device ("cpu", or "cuda": minigrok
+    on CuPy, the peer on PyTorch's CUDA), and the ratio minigrok / peer (below 1: minigrok
     is faster)."""
-    peer = load_peer(args.peer) if on_cpu else None
+    peer = load_peer(args.peer)
+    sync = synchronize
     if peer is not None:
         import torch
-        torch.set_num_threads(blas_threads())
-        print(f"peer: PyTorch {torch.__version__} on {torch.get_num_threads()} threads, as many as NumPy's BLAS; "
+        if device == "cuda" and not torch.cuda.is_available():
+            sys.exit("bench: minigrok runs on the GPU here, but PyTorch sees no CUDA device for the peer")
+        if device == "cuda":
+            sync = lambda: (synchronize(), torch.cuda.synchronize())
+            where = f"CUDA ({torch.cuda.get_device_name()})"
+        else:
+            torch.set_num_threads(blas_threads())
+            where = f"{torch.get_num_threads()} CPU threads, as many as NumPy's BLAS"
+        print(f"peer: PyTorch {torch.__version__} on {where}; "
               f"{args.rounds} alternating rounds of {args.steps} timed steps each")
-    elif not on_cpu:
-        print("peer: skipped (the peer runs on the CPU only, minigrok here on the GPU)")
     elif args.peer != "off":
         print("peer: skipped (torch is not installed; `make bench-peer` installs it and times the PyTorch peer)")
     rows = []
@@ -227,9 +247,9 @@ def compare_with_peer(args, on_cpu, runs=PEER_RUNS):
         data = tasks.make_data(cfg)
         steps = {"minigrok": minigrok_stepper(cfg, data)}
         if peer is not None:
-            steps["peer"] = peer_stepper(peer, cfg, data)
+            steps["peer"] = peer_stepper(peer, cfg, data, device)
         (machine0, own0), t0 = cpu_seconds(), time.perf_counter()
-        ms = alternate(steps, args.rounds, args.steps, warmup=2)
+        ms = alternate(steps, args.rounds, args.steps, warmup=2, sync=sync)
         (machine1, own1), wall = cpu_seconds(), time.perf_counter() - t0
         full = mg.is_full_batch(cfg, len(data.train[0]))
         row = dict(task=task, config=label,

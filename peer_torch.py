@@ -37,7 +37,7 @@ def forward(W, tokens, n_read):
     resid_pre = W["W_E"][tokens] + W["W_pos"][:n_pos]                          # [batch, pos, d_model]
     q, k, v = (split(resid_pre @ as_columns(W[n])) for n in ("W_Q", "W_K", "W_V"))   # [batch, head, pos, d_head]
     attn_scores = q @ k.transpose(-1, -2) / math.sqrt(d_head)                   # [batch, head, pos_q, pos_k]
-    future = torch.ones(n_pos, n_pos, dtype=torch.bool).triu(1)                 # the key comes after the query
+    future = torch.ones(n_pos, n_pos, dtype=torch.bool, device=tokens.device).triu(1)   # key after the query
     pattern = attn_scores.masked_fill(future, -math.inf).softmax(-1)            # [batch, head, pos_q, pos_k]
     z = (pattern @ v).transpose(1, 2).reshape(batch, n_pos, -1)                 # [batch, pos, head*d_head]
     resid_mid = resid_pre + z @ W["W_O"].reshape(-1, d_model)                   # [batch, pos, d_model]
@@ -52,11 +52,12 @@ def loss_fn(W, tokens, targets):
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten()), logits
 
 
-def trainer(cfg, params):
-    """minigrok's weights (NumPy) -> (W, step). W holds torch copies of the weights, and
-    step(tokens, targets) takes one training step on them and returns the loss. AdamW has
-    minigrok's betas and eps, and decays the weight matrices only (minigrok.DECAYED)."""
-    W = {k: torch.tensor(mg.to_numpy(v), requires_grad=True) for k, v in params.items()}
+def trainer(cfg, params, device="cpu"):
+    """minigrok's weights (NumPy) -> (W, step). W holds torch copies of the weights on
+    `device` ("cpu" or "cuda"), and step(tokens, targets) takes one training step on them
+    (tokens and targets on the same device) and returns the loss. AdamW has minigrok's betas
+    and eps, and decays the weight matrices only (minigrok.DECAYED)."""
+    W = {k: torch.tensor(mg.to_numpy(v), device=device, requires_grad=True) for k, v in params.items()}
     groups = [{"params": [W[k] for k in W if k in mg.DECAYED], "weight_decay": cfg.weight_decay},
               {"params": [W[k] for k in W if k not in mg.DECAYED], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8)

@@ -1325,3 +1325,25 @@ def test_interrupted_make_j2_keeps_every_job_and_the_next_make_finishes(tmp_path
     child.communicate(timeout=60)
     assert child.returncode != 0 and training_pids(folder) == []
     check_interrupted_then_finished(folder, names, uninterrupted)
+
+
+FAKE_CUPY = """# NumPy standing in for CuPy, so that test_gpu.py's own code runs where there is no GPU
+import numpy as _np
+from numpy import *  # noqa: F401,F403
+for _n in dir(_np):
+    if not _n.startswith("__"):
+        globals().setdefault(_n, getattr(_np, _n))
+ndarray = _np.ndarray
+is_available = lambda: True
+"""
+
+
+def test_the_gpu_tests_run_where_numpy_stands_in_for_cupy(tmp_path):
+    """test_gpu.py cannot run here on a device; its code can, with NumPy posing as CuPy:
+    what `make gpu-check` runs first on a GPU does not fail on a typo or a wrong name."""
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text(FAKE_CUPY)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_gpu.py"],
+                          cwd=HERE, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and " passed" in done.stdout and "skipped" not in done.stdout, done.stdout

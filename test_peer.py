@@ -44,7 +44,7 @@ def test_bench_times_minigrok_and_the_peer():
     args = SimpleNamespace(peer="on", rounds=2, steps=1)
     tiny = dict(d_model=16, n_heads=2, d_head=8, d_mlp=32)
     runs = (("add", "tiny", dict(p=13, **tiny)), ("sort", "tiny", dict(n=8, n_train=64, n_test=16, batch_size=32, **tiny)))
-    rows = bench.compare_with_peer(args, on_cpu=True, runs=runs)
+    rows = bench.compare_with_peer(args, "cpu", runs=runs)
     assert [r["task"] for r in rows] == ["add", "sort"]
     assert rows[0]["step"] == "full batch of 50" and rows[1]["step"] == "minibatch of 32"
     assert all(r["minigrok_ms"] > 0 and r["peer_ms"] > 0 for r in rows)
