@@ -1,12 +1,15 @@
-"""Tests of the addition helpers in analysis.py on planted examples: tables and weights built
-with known frequencies, so each helper's answer is known before it runs (phases, ablations,
-the multiplication step in the neurons, W_out @ W_U, the logits' a+b-c structure, the
-embedding circles and the key-frequency threshold)."""
+"""Tests of the helpers in analysis.py on planted examples, so that each helper's answer is
+known before it runs: tables and weights built with known frequencies for addition (the
+Fourier basis, key frequencies, progress measures, phases, ablations, the multiplication
+step in the neurons, W_out @ W_U, the logits' a+b-c structure, the embedding circles, the
+key-frequency threshold), and hand-worked models and tables for max, median and sort
+(forced attention, permutations, rank copying, fits, chance levels)."""
 import numpy as np
 import pytest
 
 import analysis
 import minigrok as mg
+import tasks
 
 
 def grid(p):
@@ -242,3 +245,175 @@ def test_fit_quadratic_peak_of_an_inverted_u_over_ranks():
     assert (a < 0).all()
     assert vertex[0] == pytest.approx(2)                    # symmetric: the peak is the median rank
     assert 2.5 < vertex[1] < 4                               # skewed to the larger ranks: the peak moves past the median
+
+
+# ---------------------------------------------------------------- analysis.py: helpers on hand-worked tables
+@pytest.mark.parametrize("p", [7, 12, 113])
+def test_fourier_basis_is_orthonormal(p):
+    basis, names = analysis.fourier_basis(p)
+    np.testing.assert_allclose(basis @ basis.T, np.eye(p), atol=1e-12)
+    assert names[0] == "const" and names[1] == "cos 1" and names[2] == "sin 1" and len(names) == p
+
+
+def test_cos_of_a_plus_b_has_exactly_the_expected_2d_components():
+    p, k = 13, 3
+    basis, _ = analysis.fourier_basis(p)
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    F = analysis.fourier_2d(np.cos(2 * np.pi * k * (a + b) / p), basis)
+    # cos(w(a+b)) = cos(wa)cos(wb) - sin(wa)sin(wb), and each unit row is sqrt(2/p) cos or sin
+    want = np.zeros((p, p))
+    want[2 * k - 1, 2 * k - 1], want[2 * k, 2 * k] = p / 2, -p / 2
+    np.testing.assert_allclose(F, want, atol=1e-10)
+
+
+def test_key_frequencies_found_when_planted_and_none_in_noise():
+    p, d = 59, 64
+    rng = np.random.default_rng(0)
+    x = np.arange(p)
+    W = rng.standard_normal((p, d)) * 0.1
+    for k in (4, 17, 23):
+        W += np.outer(np.cos(2 * np.pi * k * x / p), rng.standard_normal(d))
+        W += np.outer(np.sin(2 * np.pi * k * x / p), rng.standard_normal(d))
+    basis, _ = analysis.fourier_basis(p)
+    norms = analysis.frequency_norms(analysis.fourier_1d(W, basis))
+    assert analysis.key_frequencies(norms).tolist() == [4, 17, 23]
+    noise = analysis.frequency_norms(analysis.fourier_1d(rng.standard_normal((p, d)), basis))
+    assert analysis.key_frequencies(noise).tolist() == []
+
+
+def test_restricted_and_excluded_logits_on_a_table_worked_by_hand():
+    p = 11
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    w = lambda k: 2 * np.pi * k / p
+    key = 5 * np.cos(w(2) * (a + b - c))                  # lives on cos/sin(w_2 (a+b))
+    other = 3 * np.cos(w(4) * (a - b)) * np.cos(w(1) * c)  # depends on a-b: no (a+b) direction
+    logits = key + other + 0.5
+    restricted, excluded = analysis.restricted_and_excluded(logits, p, [2])
+    np.testing.assert_allclose(restricted, key + 0.5, atol=1e-10)
+    np.testing.assert_allclose(excluded, other + 0.5, atol=1e-10)
+    # the restricted table is 5 cos(w(a+b-c)): its loss is a closed-form sum over c
+    z = 5 * np.cos(w(2) * np.arange(p))                   # logits of one input, right answer at index 0
+    loss_by_hand = -(z[0] - np.log(np.exp(z).sum()))
+    assert analysis.loss_and_accuracy(restricted, p)[0] == pytest.approx(loss_by_hand, rel=1e-10)
+    alpha, fitted, explained = analysis.closed_form_logits(key + 0.5, p, [2])
+    assert alpha[0] == pytest.approx(5) and explained == pytest.approx(1)
+
+
+def test_gini_coefficient():
+    assert analysis.gini(np.ones(10)) == pytest.approx(0)
+    assert analysis.gini(np.r_[np.zeros(99), 1.0]) == pytest.approx(0.99)
+
+
+def test_fit_linear_recovers_planted_lines():
+    x = np.arange(50.0)
+    m, c = np.array([[0.5, -2.0], [0.0, 3.0]]), np.array([[1.0, 4.0], [-7.0, 0.25]])
+    Y = x[:, None, None] * m + c
+    fm, fc, r2 = analysis.fit_linear(x, Y)
+    np.testing.assert_allclose(fm, m, atol=1e-10)
+    np.testing.assert_allclose(fc, c, atol=1e-9)
+    assert np.all(r2[m != 0] > 1 - 1e-12)
+
+
+
+def tiny_max_model(tmp_path, epochs=30):
+    cfg = mg.Config(task="max", n=20, n_train=2000, n_test=300, d_model=32, n_heads=4, d_head=8, d_mlp=64,
+                    epochs=epochs, batch_size=200, lr=3e-3, weight_decay=0.1, eval_every=10)
+    out = str(tmp_path / "max.npz")
+    mg.train(cfg, out, verbose=False)
+    return cfg, out
+
+
+def test_forcing_the_real_pattern_reproduces_the_model(tmp_path):
+    cfg, out = tiny_max_model(tmp_path, epochs=5)
+    _, params, _ = mg.load(out)
+    tokens = tasks.make_data(cfg).evals["test"][0]
+    logits, cache = mg.forward(params, tokens, 1)
+    forced, _ = mg.forward(params, tokens, 1, pattern=cache["pattern"][:, :, -1:])   # the CLS query's row
+    np.testing.assert_array_equal(forced, logits)
+
+
+def test_permutation_analysis_is_exactly_one_for_an_order_invariant_model(tmp_path):
+    cfg, out = tiny_max_model(tmp_path, epochs=2)
+    _, params, _ = mg.load(out)
+    params = {k: v.astype(np.float64) for k, v in params.items()}
+    params["W_pos"][:5] = params["W_pos"][0]       # all inputs share one position embedding
+    sim = analysis.permutation_similarity(params, np.array([1, 4, 9, 12, 17]), cfg.n)
+    np.testing.assert_allclose(sim, 1, atol=1e-12)
+
+
+def test_rank_forcing_with_alpha_zero_copies_by_rank():
+    # positions_by_rank and the forced pattern: the rank-2 input of each row is the median
+    x = np.array([[5, 1, 9, 3, 7], [2, 2, 8, 0, 4]])
+    pos = analysis.positions_by_rank(x)
+    assert x[np.arange(2), pos[:, 2]].tolist() == [5, 2]
+    assert x[np.arange(2), pos[:, 4]].tolist() == [9, 8]
+
+
+
+
+def test_chance_cosines_and_mean_off_diagonal():
+    C = analysis.chance_cosines(64, 5, draws=300)
+    assert C.shape == (300, 5, 5)
+    np.testing.assert_allclose(np.diagonal(C, axis1=1, axis2=2), 1)
+    # random unit vectors in 64 dimensions: cosine ~ N(0, 1/64)
+    assert abs(C[:, 0, 1].std() - 1 / 8) < 0.02
+    M = np.array([[1.0, 0.2, 0.4], [0.2, 1.0, 0.6], [0.4, 0.6, 1.0]])
+    assert analysis.mean_off_diagonal(M) == pytest.approx(0.4)
+
+
+def test_polynomial_fit_tells_a_cubic_from_a_line():
+    x = np.arange(30.0)
+    Y = np.stack([2 * x + 1, (x - 15) ** 3], 1)
+    line, cubic = analysis.fit_polynomial_r2(x, Y, 1), analysis.fit_polynomial_r2(x, Y, 3)
+    assert line[0] == pytest.approx(1) and line[1] < 0.9 and cubic[1] == pytest.approx(1)
+
+
+def test_first_epoch_spectrum_asymmetry_and_convergence():
+    h = {"epoch": [0, 10, 20, 30, 40], "test_acc": [0.0, 0.05, 0.5, 0.99, 1.0],
+         "test_loss": [5.0, 4.0, 1.0, 0.101, 0.1]}
+    assert analysis.first_epoch(h, "test_acc", 0.99) == 30 and analysis.first_epoch(h, "test_acc", 1.01) is None
+    S = np.array([[0.0, 1.0], [1.0, 2.0]])
+    assert analysis.spectrum_asymmetry(S) == 0
+    assert analysis.spectrum_asymmetry(np.array([[0.0, 1.0], [0.0, 0.0]])) == pytest.approx(np.sqrt(2))
+
+
+def uniform_attention(params):
+    """W_Q = 0: every score is 0, so each query spreads its attention evenly over the positions it sees."""
+    return {**params, "W_Q": np.zeros_like(params["W_Q"])}
+
+
+def test_attention_weights_of_a_uniform_model_are_worked_by_hand(tmp_path):
+    cfg, out = tiny_max_model(tmp_path, epochs=1)
+    _, params, _ = mg.load(out)
+    x = np.array([[1, 7, 3, 9, 2], [9, 9, 0, 4, 8], [5, 6, 7, 8, 9]])
+    tokens, _ = tasks.sequences("max", x, cfg.n)
+    on_max, close = analysis.attention_on_max(uniform_attention(params), tokens)
+    np.testing.assert_allclose(on_max, (1 + 2 + 1) / 3 / 6, atol=1e-6)   # CLS sees 6 positions; row 2 has the max twice
+    np.testing.assert_allclose(close, (2 + 1) / 2 / 6, atol=1e-6)         # rows 2 and 3 have runner-up 8 = 9 - 1
+    by_rank = analysis.attention_weight_by_rank(uniform_attention(params), tokens, 1)
+    np.testing.assert_allclose(by_rank, 1 / 6, atol=1e-6)
+
+
+def test_weight_on_max_of_a_pattern_worked_by_hand():
+    tokens = np.array([[1, 9, 3, 9, 2, 20], [5, 6, 7, 8, 4, 20]])
+    pattern = np.zeros((2, 1, 1, 6))
+    pattern[0, 0, 0] = [0.1, 0.3, 0.0, 0.2, 0.0, 0.4]     # the max (9) sits at positions 1 and 3: 0.5
+    pattern[1, 0, 0] = [0.0, 0.0, 0.0, 0.7, 0.3, 0.0]     # the max (8) at position 3: 0.7
+    np.testing.assert_allclose(analysis.weight_on_max(pattern, tokens), [0.6])
+
+
+def test_sort_attention_by_rank_and_decoding_queries_of_a_uniform_model(tmp_path):
+    cfg = mg.Config(task="sort", n=20, n_train=500, n_test=100, d_model=16, n_heads=2, d_head=8, d_mlp=32,
+                    epochs=1, batch_size=250, eval_every=1)
+    out = str(tmp_path / "sort.npz")
+    mg.train(cfg, out, verbose=False)
+    _, params, _ = mg.load(out)
+    tokens, _ = tasks.sequences("sort", np.array([[4, 1, 3, 0, 2]]), cfg.n)
+    by_rank = analysis.attention_weight_by_rank(uniform_attention(params), tokens, 5)     # [step, head, rank]
+    for s in range(5):                                           # the query at SEP + s sees 6 + s positions
+        np.testing.assert_allclose(by_rank[s], 1 / (6 + s), atol=1e-6)
+    scores = analysis.decoding_query_scores(params, cfg.n)
+    assert scores.shape == (4, cfg.n, 2, 5, cfg.n)
+    q = analysis.project(params, "W_Q", 7, 5 + 2)                 # token 7 as y2, at position 7
+    k = analysis.project(params, "W_K", 11, 3)                    # number 11 at x4
+    assert scores[1, 7, 0, 3, 11] == pytest.approx((q[0] @ k[0]) / np.sqrt(8), rel=1e-6)
