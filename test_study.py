@@ -323,6 +323,21 @@ def test_readme_quotes_the_committed_reports_verdict_counts():
         assert counts.strip() in " ".join(f.read().split())
 
 
+def test_readme_task_table_is_what_the_committed_findings_say():
+    """README's task table quotes seed 0's findings.json of each task's default run."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    readme = " ".join(open(os.path.join(root, "README.md")).read().split())
+    pct = lambda x: f"{100 * x:.2f}%"
+    F = {t: json.load(open(os.path.join(root, "figures", f"{t}_s0", "findings.json")))["measured"]
+         for t in ("add", "max", "median", "sort")}
+    final = {t: f["final"] for t, f in F.items()}
+    for quoted in (f"test 99% at epoch {F['add']['epoch_test_acc_99']}", f"test {pct(final['max']['test_acc'])}",
+                   f"balanced {pct(final['max']['balanced_acc'])}", f"test {pct(final['median']['test_acc'])}",
+                   f"(loss {final['median']['test_loss']:.3f})", f"test {pct(final['sort']['test_acc'])} per token",
+                   f"{pct(final['sort']['test_seq_acc'])} of sequences", f"(loss {final['sort']['test_loss']:.4f})"):
+        assert quoted in readme, quoted
+
+
 def test_converged_reads_the_last_fifth_of_the_test_loss():
     h = {"epoch": [0, 10, 20, 30, 40], "test_loss": [5.0, 4.0, 1.0, 0.101, 0.1]}
     assert study.converged(h)                       # 0.101 -> 0.1 over the last fifth
