@@ -595,6 +595,132 @@ def holds_to(alphas, curve, level=0.99):
     return last
 
 
+# ============================================================================ median: how CLS computes it
+# Interventions on the readout of a max/median model (one query, at CLS): impose a pattern,
+# blend the learned one with pure pooling, and read what the residual stream at CLS holds
+# after attention with a linear probe, on held-out tuples, against shuffled labels.
+def readout_pattern(params, tokens):
+    """The model's own attention from CLS [batch, head, 1, pos]."""
+    return mg.forward(params, tokens, 1)[1]["pattern"][:, :, -1:, :]
+
+
+def uniform_pattern(tokens, n_heads):
+    """Pure pooling: every head at CLS puts 1/5 on each of the five inputs, none on CLS
+    [batch, head, 1, pos]."""
+    pattern = np.zeros((len(tokens), n_heads, 1, tokens.shape[1]), np.float32)
+    pattern[:, :, 0, FIVE.inputs] = 1 / FIVE.n_inputs
+    return pattern
+
+
+def readout_accuracy(params, tokens, targets, pattern):
+    """Accuracy of the answer read at CLS with CLS's attention imposed, and the predictions."""
+    preds = forward_with_pattern(params, tokens, 1, pattern.astype(np.float32))[:, 0].argmax(-1)
+    return float((preds == targets[:, 0]).mean()), preds
+
+
+def blend_accuracies(params, tokens, targets, lams):
+    """Accuracy with CLS's attention (1 - lam) * uniform + lam * learned, for each lam in
+    lams: lam 0 is pure pooling, lam 1 the model itself; what the learned deviations from
+    uniform add, step by step."""
+    learned = readout_pattern(params, tokens)
+    uniform = uniform_pattern(tokens, learned.shape[1])
+    return np.array([readout_accuracy(params, tokens, targets, (1 - lam) * uniform + lam * learned)[0]
+                     for lam in lams])
+
+
+def cls_resid_mid(params, tokens, pattern):
+    """The residual stream at CLS after attention [batch, d_model] with CLS's attention
+    `pattern` [batch, head, 1, pos] (the model's own, or one imposed): CLS's embedding plus
+    the pattern's mix of every position's OV output, in float64."""
+    resid_pre = mg.embed_forward(params, tokens).astype(np.float64)               # [batch, pos, d_model]
+    v = np.einsum("bpd,hde->bphe", resid_pre, params["W_V"])                      # [batch, pos, head, d_head]
+    z = np.einsum("bhqk,bkhe->bqhe", pattern.astype(np.float64), v)               # [batch, 1, head, d_head]
+    return resid_pre[:, -1] + np.einsum("bqhe,hed->bqd", z, params["W_O"])[:, 0]
+
+
+def threshold_counts(x, n):
+    """The thermometer code of a tuple: c[b, t] = #{i : x[b, i] > t} for t = 0 .. n-1 [batch, n].
+    The median m of five numbers is the number of thresholds t with c[t] >= 3."""
+    return (x[:, :, None] > np.arange(n)[None, None, :]).sum(1)
+
+
+def fit_probe(X, Y, ridge=1e-6):
+    """Least-squares linear map with an intercept from X [batch, d] to Y [batch, k]: a
+    function that applies it. A ridge of `ridge` times the mean feature variance keeps the
+    solve well-posed without shrinking a real signal."""
+    mean_x, mean_y = X.mean(0), Y.mean(0)
+    Xc = X - mean_x
+    reg = ridge * max(float(Xc.var(0).mean()), 1e-300) * len(X)
+    W = np.linalg.solve(Xc.T @ Xc + reg * np.eye(X.shape[1]), Xc.T @ (Y - mean_y))
+    return lambda Z: (Z - mean_x) @ W + mean_y
+
+
+def r2_per_column(Y, P):
+    """R^2 of predictions P for each column of Y [batch, k]; nan where Y does not vary."""
+    ss_tot = ((Y - Y.mean(0)) ** 2).sum(0)
+    ss_res = ((Y - P) ** 2).sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ss_tot > 0, 1 - ss_res / np.where(ss_tot > 0, ss_tot, 1), np.nan)
+
+
+def count_probe(X, x, n, train, seed=0):
+    """Is the thermometer code linearly readable from X [batch, d] (the residual at CLS)?
+    A probe fitted on the examples `train` (a boolean mask) and scored on the others:
+    (R^2 per threshold t [n], the median read off the probed code (the number of t whose
+    probed count is above 2.5) on the held-out examples [held-out], and the R^2 per t of the
+    same probe fitted to labels shuffled among the training examples: chance)."""
+    C = threshold_counts(x, n).astype(np.float64)
+    probe = fit_probe(X[train], C[train])
+    held = probe(X[~train])
+    shuffled = fit_probe(X[train], C[train][np.random.default_rng(seed).permutation(train.sum())])
+    return r2_per_column(C[~train], held), (held > 2.5).sum(1), r2_per_column(C[~train], shuffled(X[~train]))
+
+
+def median_from_counts(counts):
+    """The median read off a (probed) thermometer code [batch, n]: the number of thresholds
+    t whose count is above 2.5 (the median m has counts >= 3 below it and <= 2 from it on)."""
+    return (counts > 2.5).sum(1)
+
+
+def engineered_median(params, fit_tokens, eval_tokens, n, shuffle_seed=None):
+    """The median computed by a built circuit spliced onto the model's embedding and OV
+    circuit: CLS attends uniformly to the five inputs (built, no numbers), a linear map reads
+    the thermometer code from CLS's residual (fitted on fit_tokens: (d_model + 1) * n numbers)
+    and the median is read off it (median_from_counts, no numbers); the MLP and W_U are not
+    used. With shuffle_seed, the map is fitted to labels shuffled among the tuples (the
+    control). Predictions [len(eval_tokens)]."""
+    H = params["W_Q"].shape[0]
+    X = cls_resid_mid(params, fit_tokens, uniform_pattern(fit_tokens, H))
+    C = threshold_counts(fit_tokens[:, FIVE.inputs], n).astype(np.float64)
+    if shuffle_seed is not None:
+        C = C[np.random.default_rng(shuffle_seed).permutation(len(C))]
+    probe = fit_probe(X, C)
+    return median_from_counts(probe(cls_resid_mid(params, eval_tokens, uniform_pattern(eval_tokens, H))))
+
+
+def mlp_pre_at_cls(params, tokens):
+    """The MLP's pre-activations at CLS [batch, d_mlp] with the model's own attention, in float64."""
+    X = cls_resid_mid(params, tokens, readout_pattern(params, tokens))
+    return X @ params["W_in"].astype(np.float64) + params["b_in"]
+
+
+def single_count_fits(pre, C):
+    """For each neuron (a column of pre [batch, d_mlp]): the threshold t whose count C[:, t]
+    alone best explains it by a line (R^2 = squared correlation), that R^2, and the count at
+    which the line crosses zero (where the neuron turns on or off). [d_mlp] each."""
+    Pc = pre - pre.mean(0)
+    Cc = C - C.mean(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = (Pc.T @ Cc) / np.outer(np.linalg.norm(Pc, axis=0), np.linalg.norm(Cc, axis=0))
+    r2 = np.nan_to_num(corr ** 2)                                                    # [d_mlp, n]
+    t = r2.argmax(1)
+    cols = np.arange(pre.shape[1])
+    slope = (Pc * Cc[:, t]).sum(0) / np.maximum((Cc[:, t] ** 2).sum(0), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = C.mean(0)[t] - pre.mean(0) / slope
+    return t, r2[cols, t], crossing
+
+
 # ============================================================================ baselines and small statistics
 def chance_cosines(dim, n_vectors, draws=2000, seed=0):
     """Cosine similarities [draws, n_vectors, n_vectors] of n_vectors independent Gaussian

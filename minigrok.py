@@ -522,14 +522,14 @@ def train(cfg, out, resume=False, verbose=True, stop_at=None, progress=True, sto
         if tty:
             print()
         if verbose:
-            print_summary(cfg, history, out, wall(), overhead / max(time.perf_counter() - t_start, 1e-9))
+            print_summary(cfg, history, wall(), overhead / max(time.perf_counter() - t_start, 1e-9))
         return params, history, 0
     finally:
         if own_stop:
             stop.restore()
 
 
-def print_summary(cfg, history, out, wall, overhead):
+def print_summary(cfg, history, wall, overhead):
     ms = milestones(history)
     say = lambda m: f"epoch {m[0]} ({m[1]:.1f} s)" if m else "not reached"
     print(f"train accuracy 100%: {say(ms['train_acc_100'])}")
@@ -538,7 +538,7 @@ def print_summary(cfg, history, out, wall, overhead):
     finals = "  ".join(f"{k} {v[-1]:.4g}" for k, v in history.items() if k not in ("epoch", "wall_s"))
     print(f"final (epoch {history['epoch'][-1]}): {finals}")
     print(f"wall time {wall:.1f} s ({100 * overhead:.1f}% in evaluation and checkpoints), "
-          f"peak memory {checkpoint.peak_memory_mb():.0f} MB; checkpoint {out}")
+          f"peak memory {checkpoint.peak_memory_mb():.0f} MB")
 
 
 # ============================================================================ plotting
@@ -668,7 +668,7 @@ def main(argv=None):
                 print(f"minigrok: could not write the curve {png} ({e.strerror or e}); the checkpoint {out} is saved",
                       file=sys.stderr)
                 return 1
-            print(f"grokking curve: {png}")
+            print(f"checkpoint: {out}\ngrokking curve: {png}")
         return code
     except UsageError as e:
         print(f"minigrok: error: {e}", file=sys.stderr)

@@ -497,6 +497,54 @@ def plot_ov_matrix(M, title, path):
     fig.suptitle(title)
     _save_figure(fig, path)
 
+def plot_median_mechanism(m, path):
+    """The median's computation in three panels: accuracy as CLS's attention goes from pure
+    pooling to the learned pattern (with the counterfactuals beside); the thermometer code
+    read from CLS's residual per threshold (trained and untrained weights, shuffled labels);
+    where the neurons that read one count turn on."""
+    plt = _plt()
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
+    lams = m["blend_lambdas"]
+    for i, name in enumerate(("test", "balanced")):
+        r = m[name]
+        a.plot(lams, r["blend"], "o-", color=f"C{i}", label=f"{name}: pooling {r['uniform']:.3f} -> learned {r['model']:.3f}")
+        a.axhline(r["all_on_median"], color=f"C{i}", ls="--", lw=1,
+                  label=f"{name}: all attention on the median {r['all_on_median']:.3f}")
+        a.axhline(r["engineered"], color=f"C{i}", ls="-.", lw=1,
+                  label=f"{name}: built circuit (pooling + read of the code) {r['engineered']:.3f}")
+        a.axhline(r["all_on_one_position_best"], color=f"C{i}", ls=":", lw=1,
+                  label=f"{name}: all on one fixed position (best) {r['all_on_one_position_best']:.3f}")
+    a.set(xlabel="lam: CLS attention = (1 - lam) uniform over the inputs + lam learned", ylabel="accuracy",
+          title="Attention: pooling, and what the learned pattern adds", ylim=(0, 1.02))
+    a.legend(fontsize=6.5, loc="lower right")
+    a.grid(alpha=0.3)
+    t = np.arange(len(m["probe_trained_learned"]["r2"]))
+    for key, style, label in (("probe_trained_learned", "-", "trained weights"), ("probe_initial_learned", "--",
+                              "untrained (initial) weights")):
+        r = m[key]
+        b.plot(t, [np.nan if v is None else v for v in r["r2"]], style,
+               label=f"{label}: median read off {r['median_read_off_accuracy']:.3f}")
+    b.axhline(m["probe_trained_learned"]["shuffled_r2_max"], color="grey", ls=":", label="shuffled labels (largest)")
+    b.set(xlabel="threshold t", ylabel="held-out R^2 of #{x_i > t}", ylim=(-0.05, 1.05),
+          title="Thermometer code read linearly from CLS's residual")
+    b.legend(fontsize=7, loc="lower center")
+    b.grid(alpha=0.3)
+    for key, label in (("neurons_trained", "trained"), ("neurons_initial", "untrained")):
+        r = m[key]
+        if r["reading_one_count"]:
+            c.hist(r["crossings"], bins=np.linspace(0, 5, 41), alpha=0.6,
+                   label=f"{label}: {r['reading_one_count']} of {r['live']} live neurons read one count")
+        else:
+            c.plot([], [], " ", label=f"{label}: none of {r['live']} live neurons reads one count")
+    c.axvline(2.5, color="k", ls="--", lw=1, label="2.5: where the count says 'median > t'")
+    c.set(xlabel="count #{x_i > t} at which the neuron turns on",
+          ylabel="neurons", title=f"MLP neurons that one count explains (R^2 > {m['single_count_r2']})")
+    c.legend(fontsize=7)
+    c.grid(alpha=0.3)
+    _suptitle(fig, "Median: how CLS computes it (interventions on the trained weights)")
+    _save_figure(fig, path)
+
+
 # ============================================================================ per-run drivers
 # Each driver reads one checkpoint, draws its figures and writes figures/<run>/findings.json:
 # measured values only. Verdicts are made once, by the claims table below, from these files.
@@ -958,6 +1006,8 @@ def analyse_median_or_sort(path, out_dir):
         title = f"Sort ({H} head{'s' * (H > 1)}): score of the SEP query (predicting y1) against each number at each input position"
         fit_lines = fit_titles = None
     else:
+        found["median_mechanism"] = mech = median_mechanism(params, cfg, tasks.make_data(cfg))
+        plot_median_mechanism(mech, f"{out_dir}/mechanism.png")
         found["median_weight_best_head"] = float(weights[0, :, FIVE.n_inputs // 2].max())
         found["largest_rank_weight_best_head"] = float(weights[0].max())
         ck = checkpoint.load_checkpoint(path)
@@ -1023,6 +1073,71 @@ def analyse_median_or_sort(path, out_dir):
                     band=STUDY_BANDS.get(cfg.task), holds=found["ov_copy_holds_to_alpha"],
                     at_least=None if sort else STILL_ROBUST)
     return _save(out_dir, path, cfg, found)
+
+
+BLEND = (0.0, 0.25, 0.5, 0.75, 1.0)   # CLS's attention: (1 - lam) * uniform pooling + lam * learned
+SINGLE_COUNT = 0.8                      # a neuron 'reads one count' when one count explains this much of it
+
+
+def median_mechanism(params, cfg, data):
+    """How CLS computes the median, by interventions (issue #24): accuracy with the attention
+    imposed (pure pooling, blends towards the learned pattern, all on the median, all on one
+    fixed position); the thermometer code (#{x_i > t} for every t) read linearly from CLS's
+    residual on held-out tuples, on the trained and on the untrained (initial) weights and
+    against shuffled labels; the MLP neurons that read one count, and where they turn on;
+    and the built circuit (pooling + a linear read of the code + 'the t where the count
+    crosses 2.5') in place of the attention pattern, the MLP and W_U."""
+    n, H = cfg.n, params["W_Q"].shape[0]
+    init = mg.init_params(cfg)                              # this seed's untrained weights: the control
+    fit_tokens = data.train[0]
+    out = {"blend_lambdas": list(BLEND), "single_count_r2": SINGLE_COUNT}
+    for name, (tokens, targets) in data.evals.items():
+        model_acc, model_pred = an.readout_accuracy(params, tokens, targets, an.readout_pattern(params, tokens))
+        x = tokens[:, FIVE.inputs]
+        fixed = [an.readout_accuracy(params, tokens, targets, an.forced_pattern(tokens, H, np.full(len(x), p)))[0]
+                 for p in range(FIVE.n_inputs)]
+        on_median = an.forced_pattern(tokens, H, an.positions_by_rank(x)[:, FIVE.n_inputs // 2])
+        built = an.engineered_median(params, fit_tokens, tokens, n)
+        out[name] = {
+            "model": model_acc,
+            "uniform": an.readout_accuracy(params, tokens, targets, an.uniform_pattern(tokens, H))[0],
+            "blend": an.blend_accuracies(params, tokens, targets, BLEND),
+            "all_on_median": an.readout_accuracy(params, tokens, targets, on_median)[0],
+            "all_on_one_position_best": max(fixed),
+            "engineered": float((built == targets[:, 0]).mean()),
+            "engineered_agreement": float((built == model_pred).mean()),
+            "engineered_shuffled_control": float((an.engineered_median(params, fit_tokens, tokens, n, shuffle_seed=0)
+                                                  == targets[:, 0]).mean()),
+            "engineered_on_initial_weights": float((an.engineered_median(init, fit_tokens, tokens, n)
+                                                    == targets[:, 0]).mean())}
+    out["engineered_numbers"] = {"built_attention": 0, "built_readout": (cfg.d_model + 1) * n, "built_rule": 0}
+    # the thermometer code from CLS's residual: fitted on the training tuples, scored on the test set
+    tokens = np.concatenate([fit_tokens, data.evals["test"][0]])
+    x, fit = tokens[:, FIVE.inputs], np.arange(len(tokens)) < len(fit_tokens)
+    for label, p in (("trained", params), ("initial", init)):
+        for pattern_name in ("learned", "uniform"):
+            pattern = an.readout_pattern(p, tokens) if pattern_name == "learned" else an.uniform_pattern(tokens, H)
+            r2, median, shuffled = an.count_probe(an.cls_resid_mid(p, tokens, pattern), x, n, fit)
+            out[f"probe_{label}_{pattern_name}"] = {
+                "r2": r2, "r2_median": float(np.nanmedian(r2)),
+                "median_read_off_accuracy": float((median == np.median(x[~fit], 1)).mean()),
+                "shuffled_r2_max": float(np.nanmax(shuffled))}
+    # the MLP: neurons whose pre-activation one count explains, and the count where they turn on
+    test_tokens = data.evals["test"][0]
+    C = an.threshold_counts(test_tokens[:, FIVE.inputs], n).astype(np.float64)
+    for label, p in (("trained", params), ("initial", init)):
+        pre = an.mlp_pre_at_cls(p, test_tokens)
+        live = ((pre > 0).mean(0) > 0.02) & ((pre > 0).mean(0) < 0.98)
+        t, r2, crossing = an.single_count_fits(pre, C)
+        reads = live & (r2 > SINGLE_COUNT)
+        out[f"neurons_{label}"] = {"live": int(live.sum()), "reading_one_count": int(reads.sum()),
+                                   "share_of_live": float(reads.sum() / max(live.sum(), 1)),
+                                   "best_r2_median_live": float(np.median(r2[live])) if live.any() else None,
+                                   "thresholds": t[reads], "crossings": crossing[reads],
+                                   "crossing_median": float(np.median(crossing[reads])) if reads.any() else None,
+                                   "crossing_iqr": (np.percentile(crossing[reads], [25, 75]) if reads.any()
+                                                    else [None, None])}
+    return out
 
 
 # ============================================================================ width sweep
@@ -1720,6 +1835,10 @@ def _ablation(site, stat, key):
     return lambda f: f[f"ablation_{site}_{'key' if key else 'control'}_test_accuracy_{stat}"]
 
 
+# a reader of the median's mechanism findings (median_mechanism)
+_mm = lambda name, key: lambda f: f["median_mechanism"][name][key]
+
+
 EXTENSIONS = [
     ("phase boundaries from the progress measures (memorisation ends, clean-up begins, clean-up ends; "
      "Nanda et al.: 1,400 / 9,400 / 13,000)", "add_nanda",
@@ -1754,6 +1873,20 @@ EXTENSIONS = [
      lambda f: [f["cls_score_concave_fraction"], f["cls_score_vertex_inside_fraction"]], "qk_by_position"),
     ("median: attention weight by rank, parabola's peak rank per head (2 = the median)", "median",
      lambda f: f["attention_rank_quadratic_peak_per_head"], "attention_rank"),
+    ("median: test accuracy with CLS's attention pure pooling (uniform over the inputs) / learned / all on the median "
+     "/ all on one fixed position (best)", "median",
+     lambda f: [_mm("test", k)(f) for k in ("uniform", "model", "all_on_median", "all_on_one_position_best")],
+     "mechanism"),
+    ("median: the thermometer code from CLS's residual, median held-out R^2 over t: trained / untrained weights / "
+     "shuffled labels (largest)", "median",
+     lambda f: [_mm("probe_trained_learned", "r2_median")(f), _mm("probe_initial_learned", "r2_median")(f),
+                _mm("probe_trained_learned", "shuffled_r2_max")(f)], "mechanism"),
+    ("median: live MLP neurons that one count #{x_i > t} explains (R^2 > 0.8), trained / untrained; the count where "
+     "the trained ones turn on (median)", "median",
+     lambda f: [_mm("neurons_trained", "share_of_live")(f), _mm("neurons_initial", "share_of_live")(f),
+                _mm("neurons_trained", "crossing_median")(f)], "mechanism"),
+    ("median: the built circuit on the untrained weights (test accuracy): what it needs of learning", "median",
+     _mm("test", "engineered_on_initial_weights"), "mechanism"),
 ]
 
 
@@ -1771,13 +1904,56 @@ def extension_rows(found):
     return rows
 
 
+# The circuits rebuilt by hand (issue #24): for each task, what the built circuit is, which
+# parts are built and which stay learned, and per seed the accuracy of the learned model, of
+# the model with the built parts spliced in, of a control, and their agreement. A reader
+# returns None where the run has not measured it (yet): the cell says so.
+CIRCUITS = [
+    ("add", "add_nanda", "logits = sum over the key frequencies k of alpha_k cos(w_k (a + b - c))",
+     "the logits' closed form: one alpha per key frequency (4-5 numbers), fitted to the model's logits",
+     "nothing (the whole forward pass is replaced)",
+     (lambda f: f["final"]["test_acc"], lambda f: f["closed_form_accuracy"], lambda f: None, lambda f: None)),
+    ("max", "max", "CLS's score is a line in the key number (a softmax that peaks at the maximum); OV copies it",
+     "the keys of the numbers, replaced by their fitted lines k = m x + c (2 x heads x d_head numbers)",
+     "W_E and W_pos, CLS's query and key, W_V, W_O, the MLP, W_U",
+     (lambda f: f["model_test_accuracy"], lambda f: f["engineered_test_accuracy"], lambda f: None, lambda f: None)),
+    ("median", "median", "pool the five inputs; read the thermometer code #{x_i > t}; the median is the t where "
+     "the count crosses 2.5",
+     "uniform attention (0 numbers); a linear read of the code from CLS's residual, fitted on the training tuples "
+     "((d_model + 1) x n numbers); the rule 'count > 2.5' (0 numbers)",
+     "W_E, W_pos, W_V, W_O (the MLP and W_U are not used)",
+     (_mm("test", "model"), _mm("test", "engineered"), _mm("test", "engineered_shuffled_control"),
+      _mm("test", "engineered_agreement"))),
+    ("sort", "sort", "not yet found", "-", "-", (lambda f: f["final"]["test_acc"], lambda f: None, lambda f: None,
+                                                 lambda f: None)),
+]
+
+
+def circuit_rows(found):
+    """[(task, mechanism, built, learned, per-seed cells)], each cell 'sN learned / built /
+    control / agreement' with n/a where a value is not measured."""
+    rows = []
+    for task, run, mechanism, built, learned, readers in CIRCUITS:
+        cells = []
+        for s, f in sorted(found.get(run, {}).items()):
+            values = []
+            for read in readers:
+                try:
+                    values.append(_fmt(read(f), none="n/a"))
+                except (KeyError, TypeError):
+                    values.append("n/a")
+            cells.append(f"s{s} " + " / ".join(values))
+        rows.append((task, mechanism, built, learned, cells))
+    return rows
+
+
 GALLERY = [("add_nanda", ["curves", "progress_measures", "attention", "attention_fourier", "neurons", "neurons_fourier",
                           "embedding_fourier", "key_frequency_selection", "embedding_circles", "ablations", "neuron_terms",
                           "W_L_fourier", "logits_fourier", "position_symmetry"]),
            ("add", ["curves", "embedding_fourier", "progress_measures"]),
            ("max", ["curves", "position_cosine", "permutation_similarity", "attention_orderings", "qk_by_position", "qk_table",
                     "qk_lines", "qk_table_fitted", "ov_matrix", "ov_forced", "ov_robustness"]),
-           ("median", ["curves", "attention_rank", "qk_lines", "qk_by_position", "ov_matrix", "ov_robustness"]),
+           ("median", ["curves", "mechanism", "attention_rank", "qk_lines", "qk_by_position", "ov_matrix", "ov_robustness"]),
            ("sort", ["curves", "position_cosine", "permutation_similarity", "attention_orderings_step5", "attention_rank",
                      "qk_by_position", "qk_decoding", "ov_matrix", "ov_robustness"]),
            ("sort_1head", ["attention_rank", "qk_by_position"]),
@@ -1830,6 +2006,15 @@ def write_report(root="figures"):
     for what, run, cells, fig in extension_rows(found):
         link = f"[{fig}]({run}_s0/{fig}.png)" if os.path.exists(os.path.join(root, f"{run}_s0", f"{fig}.png")) else "-"
         lines.append("| " + " | ".join(esc(c) for c in (what, run, "<br>".join(cells) or "-", link)) + " |")
+    lines += ["", "## Circuits rebuilt by hand (not judged)", "",
+              "Each task's circuit as far as it has been found, built by hand and spliced into the model in place of "
+              "the learned parts. Per seed: test accuracy of the learned model / of the model with the built parts / "
+              "of a control (the built part fitted to shuffled labels) / agreement of the built circuit with the "
+              "learned model's predictions; n/a: not measured yet.", "",
+              "| task | mechanism | built by hand | kept learned | per seed: learned / built / control / agreement |",
+              "|---|---|---|---|---|"]
+    for row in circuit_rows(found):
+        lines.append("| " + " | ".join(esc(c) for c in (*row[:4], "<br>".join(row[4]) or "-")) + " |")
     lines += ["", "## Gallery (seed 0)", ""]
     for run, names in GALLERY:
         have = [n for n in names if os.path.exists(os.path.join(root, f"{run}_s0", f"{n}.png"))]
