@@ -721,6 +721,71 @@ def single_count_fits(pre, C):
     return t, r2[cols, t], crossing
 
 
+# ============================================================================ sort: successor or rank
+def eta_squared(values, groups):
+    """The share of the variance of `values` explained by the mean of each group (eta^2):
+    how much of it is a function of the group label alone."""
+    values, groups = np.ravel(values).astype(np.float64), np.ravel(groups)
+    _, index = np.unique(groups, return_inverse=True)
+    means = np.bincount(index, values) / np.bincount(index)
+    total = ((values - values.mean()) ** 2).sum()
+    return float(1 - ((values - means[index]) ** 2).sum() / total) if total > 0 else float("nan")
+
+
+def decoding_score_explained(scores):
+    """scores [step, t, head, pos, x] (decoding_query_scores: the query is the previous
+    output t at its decoding position, the key a number x at an input position) -> eta^2
+    [step, head, pos] of the score as a function of x - t (the successor reading: 'the next
+    number above the one just written'), of x alone (the key's own value: an order by value,
+    whatever was written) and of t alone."""
+    n_step, n, n_head, n_pos, _ = scores.shape
+    t, x = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    out = {k: np.zeros((n_step, n_head, n_pos)) for k in ("key_minus_previous", "key", "previous")}
+    for s in range(n_step):
+        for h in range(n_head):
+            for p in range(n_pos):
+                S = scores[s, :, h, p, :]                                          # [t, x]
+                out["key_minus_previous"][s, h, p] = eta_squared(S, x - t)
+                out["key"][s, h, p] = eta_squared(S, x)
+                out["previous"][s, h, p] = eta_squared(S, t)
+    return out
+
+
+def score_by_difference(scores, n):
+    """The mean score [step, head, 2n - 1] at each key - previous difference d = -(n-1) .. n-1
+    (averaged over the input positions and over the (t, x) pairs with that d)."""
+    t, x = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    d = (x - t).ravel() + n - 1
+    S = scores.mean(3)                                                             # [step, t, head, x]
+    out = np.zeros((S.shape[0], S.shape[2], 2 * n - 1))
+    for s in range(S.shape[0]):
+        for h in range(S.shape[2]):
+            out[s, h] = np.bincount(d, S[s, :, h, :].ravel(), 2 * n - 1) / np.bincount(d, minlength=2 * n - 1)
+    return out
+
+
+def counterfactual_previous_output(params, tokens, targets, seed=0):
+    """Sort, decoding steps 2-4 (predicting y_{s+1} after y_s): put in place of y_s a number
+    t' that is not among the inputs, drawn strictly between y_{s+1} and y_{s+2} (tuples with
+    room there). Nothing is repeated, as the model never saw in training. 'The smallest input
+    above the token just written' now answers y_{s+2}; 'the input of rank s+1' (by position
+    in the output) still answers y_{s+1}. Per step: the fraction answering each, and how many
+    tuples were tested."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for s in range(1, 4):
+        lo, hi = targets[:, s], targets[:, s + 1]                                  # y_{s+1}, y_{s+2}
+        room = hi - lo >= 2
+        t = lo[room] + 1 + (rng.random(room.sum()) * (hi[room] - lo[room] - 1)).astype(int)   # lo < t < hi
+        moved = tokens[room].copy()
+        moved[:, FIVE.sep + s] = t
+        pred = mg.forward(params, moved, SORT.n_read)[0][:, s].argmax(-1)
+        out[f"y{s + 1}"] = {"tested": int(room.sum()),
+                            "answers_successor_of_t": float((pred == hi[room]).mean()),
+                            "answers_rank": float((pred == lo[room]).mean())}
+    return out
+
+
 # ============================================================================ baselines and small statistics
 def chance_cosines(dim, n_vectors, draws=2000, seed=0):
     """Cosine similarities [draws, n_vectors, n_vectors] of n_vectors independent Gaussian

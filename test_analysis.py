@@ -497,3 +497,56 @@ def test_engineered_median_on_a_planted_embedding_and_its_shuffled_control():
     assert (pred == np.median(held[:, :5], 1)).all()
     control = analysis.engineered_median(params, fit, held, n, shuffle_seed=0)
     assert (control == np.median(held[:, :5], 1)).mean() < 0.4
+
+
+# ---------------------------------------------------------------- sort: successor or rank
+def test_eta_squared_and_decoding_scores_tell_a_difference_from_a_value():
+    assert analysis.eta_squared([1, 1, 3, 3], ["a", "a", "b", "b"]) == 1.0
+    assert abs(analysis.eta_squared([1, 3, 1, 3], ["a", "a", "b", "b"])) < 1e-12
+    n = 15
+    t, x = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    successor = -np.abs(x - t - 1.0)                   # peaks at x = t + 1: depends on x - t only
+    by_value = np.sin(x / 3.0) + 0 * t                 # depends on x only
+    scores = np.stack([successor, by_value])[:, :, None, None, :]          # [step, t, head, pos, x]
+    out = analysis.decoding_score_explained(scores)
+    assert out["key_minus_previous"][0, 0, 0] == pytest.approx(1) and out["key"][0, 0, 0] < 0.5
+    assert out["key"][1, 0, 0] == pytest.approx(1) and out["key_minus_previous"][1, 0, 0] < 0.5
+    by_d = analysis.score_by_difference(scores, n)
+    assert by_d[0, 0].argmax() == n                    # d = +1
+    np.testing.assert_allclose(by_d[0, 0], -np.abs(np.arange(-(n - 1), n) - 1.0))
+
+
+def test_counterfactual_previous_output_never_repeats_a_token_and_reads_a_planted_rule(monkeypatch):
+    """A fake model that answers 'the smallest input above the token at the step's position'
+    answers y_{s+2} after the counterfactual; one that answers 'the input of rank s + 1'
+    answers y_{s+1}; the counterfactual token is never among the inputs."""
+    rng = np.random.default_rng(0)
+    n = 30
+    x = rng.choice(n, size=(400, 5), replace=True)
+    tokens, targets = tasks.sequences("sort", x, n)
+    seen = []
+
+    def model(rule):
+        def forward(params, toks, n_read):
+            logits = np.zeros((len(toks), n_read, n))
+            inputs = np.sort(toks[:, :5], 1)
+            for s in range(n_read):
+                prev = toks[:, FIVE_SEP + s]
+                if s and rule == "successor":
+                    above = np.where(inputs > prev[:, None], inputs, n + 1).min(1)
+                    answer = np.where(above <= n - 1, above, inputs[:, -1])
+                else:
+                    answer = inputs[:, s]
+                logits[np.arange(len(toks)), s, answer] = 1
+            seen.append(toks)
+            return logits, {}
+        return forward
+
+    FIVE_SEP = analysis.FIVE.sep
+    for rule, key in (("successor", "answers_successor_of_t"), ("rank", "answers_rank")):
+        monkeypatch.setattr(mg, "forward", model(rule))
+        out = analysis.counterfactual_previous_output(None, tokens, targets)
+        assert set(out) == {"y2", "y3", "y4"} and all(v["tested"] > 50 for v in out.values())
+        assert all(v[key] == 1.0 for v in out.values()), (rule, out)
+    for s, toks in zip([1, 2, 3] * 2, seen):           # the calls, step by step: the moved token is no input
+        assert not (toks[:, FIVE_SEP + s][:, None] == toks[:, :5]).any()

@@ -105,14 +105,14 @@ def test_judge_counts_seeds_and_says_why_a_part_cannot_be_tested():
 
 def test_holds_to_reads_the_curve_from_alpha_zero_up_to_the_first_drop():
     curve = robustness_curve(0.2)
-    assert study.holds_to(curve) == 0.2
+    assert study.robustness_reading(curve) == 0.2
     curve["ov_robustness_accuracy"][6] = 1.0                     # a recovery after the drop does not count
-    assert study.holds_to(curve) == 0.2
+    assert study.robustness_reading(curve) == 0.2
     curve["ov_robustness_accuracy"][3] = 0.9899                  # just below 99%: ends the run at 0.1
-    assert study.holds_to(curve) == 0.1
+    assert study.robustness_reading(curve) == 0.1
     curve["ov_robustness_accuracy"][3] = 0.99                    # 100% read with a 1-point allowance
-    assert study.holds_to(curve) == 0.2
-    assert study.holds_to({**curve, "ov_robustness_accuracy": [0.98] + [1.0] * 20}) is None   # never at 100%
+    assert study.robustness_reading(curve) == 0.2
+    assert study.robustness_reading({**curve, "ov_robustness_accuracy": [0.98] + [1.0] * 20}) is None   # never at 100%
 
 
 @pytest.mark.parametrize("holds,passes", [(0.2, True), (0.15, False), (None, False)])
