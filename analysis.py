@@ -786,6 +786,33 @@ def counterfactual_previous_output(params, tokens, targets, seed=0):
     return out
 
 
+def engineered_sort(params, tokens, rule="successor", seed=0):
+    """Sort decoded greedily with every head's attention at each step imposed by a rule (the
+    model's W_E, W_pos, OV circuit, MLP and W_U kept): 'successor', the smallest input above
+    the token just written (the smallest input at SEP; the largest when none is above: tied
+    inputs then repeat nothing); 'position', the input at position s for step s; 'random',
+    an input drawn at random (the control). The rules have no numbers. Predictions [batch, 5]."""
+    x, H = tokens[:, FIVE.inputs], params["W_Q"].shape[0]
+    rng, rows = np.random.default_rng(seed), np.arange(len(tokens))
+    seq, preds = tokens.copy(), np.zeros((len(tokens), SORT.n_read), int)
+    for s in range(SORT.n_read):
+        if rule == "position":
+            pos = np.full(len(x), s)
+        elif rule == "random":
+            pos = rng.integers(0, FIVE.n_inputs, len(x))
+        elif s == 0:
+            pos = x.argmin(1)
+        else:
+            above = np.where(x > preds[:, s - 1, None], x, np.iinfo(x.dtype).max)
+            pos = np.where((x > preds[:, s - 1, None]).any(1), above.argmin(1), x.argmax(1))
+        prefix = seq[:, :FIVE.sep + 1 + s]
+        logits = forward_with_pattern(params, prefix, 1, forced_pattern(prefix, H, pos))
+        preds[:, s] = logits[:, 0].argmax(-1)
+        if s + 1 < SORT.n_read:
+            seq[rows, FIVE.sep + 1 + s] = preds[:, s]
+    return preds
+
+
 # ============================================================================ baselines and small statistics
 def chance_cosines(dim, n_vectors, draws=2000, seed=0):
     """Cosine similarities [draws, n_vectors, n_vectors] of n_vectors independent Gaussian

@@ -550,3 +550,28 @@ def test_counterfactual_previous_output_never_repeats_a_token_and_reads_a_plante
         assert all(v[key] == 1.0 for v in out.values()), (rule, out)
     for s, toks in zip([1, 2, 3] * 2, seen):           # the calls, step by step: the moved token is no input
         assert not (toks[:, FIVE_SEP + s][:, None] == toks[:, :5]).any()
+
+
+def copying_sort_model(n):
+    """A sort model that copies what it attends to: one-hot embeddings, OV twice the identity
+    (so the copied number outweighs the readout token's own), no MLP, W_U reading the number."""
+    d = n + 1 + 11                                            # the embedding and room for the positions
+    cfg = mg.Config(task="sort", n=n, d_model=d, n_heads=1, d_head=d, d_mlp=4, dtype="float64")
+    params = mg.init_params(cfg)
+    params["W_E"], params["W_pos"] = np.eye(n + 1, d), np.zeros_like(params["W_pos"])
+    params["W_V"], params["W_O"] = np.eye(d)[None], 2 * np.eye(d)[None]
+    for k in ("W_in", "b_in", "W_out", "b_out"):
+        params[k] = np.zeros_like(params[k])
+    params["W_U"] = np.eye(d, n)
+    return params
+
+
+def test_engineered_sort_with_a_copying_model_follows_its_rule():
+    n = 40
+    params = copying_sort_model(n)
+    rng = np.random.default_rng(0)
+    x = np.array([rng.choice(n, 5, replace=False) for _ in range(200)])      # distinct inputs
+    tokens, targets = tasks.sequences("sort", x, n)
+    assert (analysis.engineered_sort(params, tokens, "successor") == targets).all()
+    assert (analysis.engineered_sort(params, tokens, "position") == x).all()
+    assert (analysis.engineered_sort(params, tokens, "random") == targets).mean() < 0.4
