@@ -9,7 +9,7 @@ grok: .venv/ready
 	$(PY) minigrok.py --task add --out runs/grok.npz --overwrite
 
 test: .venv/ready .venv/cupy
-	$(PY) -m pytest -q test_model.py test_runs.py test_analysis.py test_study.py test_interop.py test_peer.py test_gpu.py
+	$(PY) -m pytest -q test_minigrok.py test_runs.py test_analysis.py test_study.py test_interop.py test_peer.py test_gpu.py
 
 bench: .venv/ready
 	$(PY) bench.py time
