@@ -66,7 +66,8 @@ gpu-check:
 	$(GPU_PY) -m pytest -q -m gpu test_gpu.py
 	$(GPU_PY) minigrok.py --task add --device gpu --stop-at 0.99 --quiet --overwrite --out runs/gpu_add.npz
 	$(GPU_PY) bench.py time --device gpu --peer auto --epochs 50 --warmup 5
-	timeout 200 $(GPU_PY) minigrok.py --preset nanda --device gpu --quiet --overwrite --out runs/gpu_nanda.npz
+	timeout 200 $(GPU_PY) minigrok.py --preset nanda --device gpu --quiet --overwrite --out runs/gpu_nanda.npz \
+	  || test $$? -eq 124      # stopped at 200 s (saved, the epoch reached printed): not a failure
 
 # ---------------------------------------------------------------- make figures
 # Checkpoints are the targets: `make figures` trains only what is missing or older than the
@@ -81,13 +82,14 @@ STUDY := study.py analysis.py $(CODE)
 # epochs and when stopped, and renames it onto the target runs/NAME.npz only once finished.
 # The next `make` continues it where it stopped (bit-identical to an uninterrupted run).
 # Before a run trains, its old checkpoint goes (make retrains when the code changed, or
-# with -B), and so does an unfinished run older than the code: other code trained it.
+# with -B); an unfinished run that other code trained is started again (a checkpoint
+# records the digest of the code that trained it).
 # `exec` hands make's signals (SIGTERM, and SIGINT from Ctrl-C) straight to minigrok.
 # One BLAS thread per run: `make -j2` then keeps both cores busy with two runs, where two
 # runs of two threads each on two cores would spend their time waiting on each other.
 SAVE_EVERY := 1000
 TRAIN := exec env OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --save-every $(SAVE_EVERY) --finish
-fresh_start = rm -f $@; for c in $(CODE); do [ $(@:.npz=.unfinished.npz) -nt $$c ] || rm -f $(@:.npz=.unfinished.npz); done
+fresh_start = rm -f $@
 SEEDS := 0 1 2
 # Nanda et al.'s setting, trained to completion: their clean-up ends near epoch 13k and the
 # study's grokking near 15k, so 20k epochs see the end of the study's window (18,750).

@@ -723,13 +723,18 @@ def single_count_fits(pre, C):
 
 # ============================================================================ sort: successor or rank
 def eta_squared(values, groups):
-    """The share of the variance of `values` explained by the mean of each group (eta^2):
-    how much of it is a function of the group label alone."""
+    """The share of the variance of `values` explained by the mean of each group (eta^2),
+    adjusted for the number of groups as R^2 is for the number of predictors (so that a
+    reading with more groups gains nothing by that alone): how much of it is a function of
+    the group label alone."""
     values, groups = np.ravel(values).astype(np.float64), np.ravel(groups)
     _, index = np.unique(groups, return_inverse=True)
-    means = np.bincount(index, values) / np.bincount(index)
-    total = ((values - values.mean()) ** 2).sum()
-    return float(1 - ((values - means[index]) ** 2).sum() / total) if total > 0 else float("nan")
+    counts = np.bincount(index)
+    means = np.bincount(index, values) / counts
+    total, N, k = ((values - values.mean()) ** 2).sum(), len(values), len(counts)
+    if total == 0 or N <= k:
+        return float("nan")
+    return float(1 - ((values - means[index]) ** 2).sum() / total * (N - 1) / (N - k))
 
 
 def decoding_score_explained(scores):
@@ -788,23 +793,25 @@ def counterfactual_previous_output(params, tokens, targets, seed=0):
 
 def engineered_sort(params, tokens, rule="successor", seed=0):
     """Sort decoded greedily with every head's attention at each step imposed by a rule (the
-    model's W_E, W_pos, OV circuit, MLP and W_U kept): 'successor', the smallest input above
-    the token just written (the smallest input at SEP; the largest when none is above: tied
-    inputs then repeat nothing); 'position', the input at position s for step s; 'random',
-    an input drawn at random (the control). The rules have no numbers. Predictions [batch, 5]."""
+    model's W_E, W_pos, OV circuit, MLP and W_U kept): 'successor', the smallest input at
+    least the token just written among the inputs not attended yet (at SEP the smallest;
+    with repeated inputs each copy is attended once); 'position', the input at position s
+    for step s; 'random', an input drawn at random (the control). The rules have no
+    numbers. Predictions [batch, 5]."""
     x, H = tokens[:, FIVE.inputs], params["W_Q"].shape[0]
     rng, rows = np.random.default_rng(seed), np.arange(len(tokens))
     seq, preds = tokens.copy(), np.zeros((len(tokens), SORT.n_read), int)
+    used, big = np.zeros(x.shape, bool), np.iinfo(x.dtype).max
     for s in range(SORT.n_read):
         if rule == "position":
             pos = np.full(len(x), s)
         elif rule == "random":
             pos = rng.integers(0, FIVE.n_inputs, len(x))
-        elif s == 0:
-            pos = x.argmin(1)
         else:
-            above = np.where(x > preds[:, s - 1, None], x, np.iinfo(x.dtype).max)
-            pos = np.where((x > preds[:, s - 1, None]).any(1), above.argmin(1), x.argmax(1))
+            ok = ~used if s == 0 else ~used & (x >= preds[:, s - 1, None])
+            ok = np.where(ok.any(1, keepdims=True), ok, ~used)         # none at least it: the smallest left
+            pos = np.where(ok, x, big).argmin(1)
+            used[rows, pos] = True
         prefix = seq[:, :FIVE.sep + 1 + s]
         logits = forward_with_pattern(params, prefix, 1, forced_pattern(prefix, H, pos))
         preds[:, s] = logits[:, 0].argmax(-1)

@@ -20,6 +20,8 @@ class ArrayModule:
         self.module = module
 
     def __getattr__(self, name):          # only names not found on the object itself
+        if name == "module":                  # not set yet (a copy being made): no module to ask
+            raise AttributeError(name)
         return getattr(self.module, name)
 
 

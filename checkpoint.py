@@ -21,6 +21,8 @@ the config and the history as JSON, the epoch, whether the run finished, and the
 """
 import collections
 import dataclasses
+import functools
+import hashlib
 import json
 import math
 import os
@@ -191,6 +193,20 @@ def write_atomically(path, write):
 
 
 # ============================================================================ checkpoints
+CODE_FILES = ("minigrok.py", "fast.py", "tasks.py", "config.py", "arrays.py", "checkpoint.py")   # what trains
+
+
+@functools.lru_cache(maxsize=None)
+def code_digest():
+    """sha256 of the training code (CODE_FILES, beside this file): a checkpoint records which
+    code trained it, so that --finish never continues a run with other code."""
+    h = hashlib.sha256()
+    for name in CODE_FILES:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
 
 
 def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s, finished=None, stop_at=None):
@@ -201,7 +217,8 @@ def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s, f
     arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
               "history": np.array(json.dumps(history)), "epoch": np.array(epoch),
               "wall_s": np.array(wall_s), "adam_step": np.array(opt["step"]),
-              "finished": np.array(bool(finished)), "stop_at": np.array(np.nan if stop_at is None else stop_at)}
+              "finished": np.array(bool(finished)), "stop_at": np.array(np.nan if stop_at is None else stop_at),
+              "code": np.array(code_digest())}
     for k, v in params.items():
         arrays[k] = to_numpy(v)
         arrays[f"adam_m/{k}"] = to_numpy(opt["m"][k])
@@ -358,7 +375,7 @@ def load_checkpoint(path):
             finished, stop_at = _finished(z, cfg, epoch)
             ck = dict(config=cfg, params=params, opt=opt, history=json.loads(str(z["history"])),
                       snapshots=snapshots, epoch=epoch, wall_s=float(z["wall_s"]), finished=finished,
-                      stop_at=stop_at)
+                      stop_at=stop_at, code=str(z["code"]) if "code" in z.files else None)
     except Exception as e:
         raise UsageError(f"{path} is not a readable minigrok checkpoint ({type(e).__name__}: {e})")
     check_matches_config(path, cfg, params, opt, snapshots)
@@ -436,11 +453,11 @@ def check_run_flags(resume, overwrite, finish, stop_at):
                          "--resume and --overwrite")
 
 
-def claim_output(out, cfg, on_gpu):
+def claim_output(out, cfg, on_gpu, finish=False):
     """Before a run trains, what it needs of the machine and of `out`: the memory and disk
     (check_resources), the lock that keeps any other run off `out` (lock_output), the
     temporary files a killed run left there gone, and a trial save. Returns the lock."""
-    check_resources(cfg, out, on_gpu)
+    check_resources(cfg, out, on_gpu, finish)
     lock = lock_output(out)
     try:
         remove_stale_temporaries(out)
@@ -631,10 +648,12 @@ def check_existing(out, cfg, resume, overwrite):
 def plan_finish(out, cfg, stop_at):
     """For --finish: (where the run trains, what it resumes, its first epoch); where is None
     when `out` already holds this run, finished. The run trains at unfinished_path(out) and
-    resumes what is there, else continues the run at `out` (an unfinished one, or a finished
-    one given more --epochs), else starts from epoch 0."""
+    resumes what is there (unless other code trained it: then it starts again), else
+    continues the run at `out` (an unfinished one, or a finished one given more --epochs),
+    else starts from epoch 0. Whatever is at `out` must be this run, finished or not."""
     partial = unfinished_path(out)
-    for path in (partial, out):
+    found = {}
+    for path in (out, partial):
         if not os.path.exists(path):
             continue
         try:
@@ -647,10 +666,18 @@ def plan_finish(out, cfg, stop_at):
             name, a, b = diff
             raise UsageError(f"--finish: {path} holds another run ({name}={a!r} there, {b!r} here); remove it to "
                              f"train this one, or choose another --out")
-        done = check_resume_epoch(path, ck["epoch"], ck["history"], cfg, stop_at)
-        if done and path == out:
-            return None, None, ck["epoch"]
-        return partial, path, ck["epoch"]
+        found[path] = ck
+    if partial in found and found[partial]["code"] != code_digest():
+        print(f"minigrok: {partial} was trained by other code (a change to {', '.join(CODE_FILES)}); starting "
+              f"again", file=sys.stderr)
+        del found[partial]
+    for path in (partial, out):
+        if path in found:
+            ck = found[path]
+            done = check_resume_epoch(path, ck["epoch"], ck["history"], cfg, stop_at)
+            if done and path == out and ck["finished"]:
+                return None, None, ck["epoch"]
+            return partial, path, ck["epoch"]
     if os.path.lexists(plot_path(out)) and not os.path.exists(out):
         raise UsageError(f"the curve's path {plot_path(out)} holds a file, which this run would replace: move it, "
                          f"or choose another --out")
@@ -722,7 +749,7 @@ def available_memory():
         return None
 
 
-def check_resources(cfg, out, on_gpu=False):
+def check_resources(cfg, out, on_gpu=False, finish=False):
     """UsageError when the run cannot fit in memory, or its checkpoint on the disk."""
     gb = lambda b: f"{b / 2**30:,.1f} GB" if b >= 2**30 else f"{b / 2**20:.1f} MB"
     need, have = memory_estimate(cfg, on_gpu), available_memory()
@@ -731,9 +758,10 @@ def check_resources(cfg, out, on_gpu=False):
                          f"available; make it smaller (--p, --n, --n-train, --batch-size, --snapshot-every)")
     folder = existing_folder(out)
     # From the second save on, the last checkpoint and the temporary file of the next one are
-    # both on disk: two checkpoints, less what a file at --out (resumed or replaced) holds now.
+    # both on disk: two checkpoints, less what a file at --out (resumed or replaced) holds now
+    # (with --finish that file stays until the run is finished, beside the two).
     size = checkpoint_bytes(cfg)
-    need = 2 * size - (os.path.getsize(out) if os.path.isfile(out) else 0)
+    need = 2 * size - (os.path.getsize(out) if os.path.isfile(out) and not finish else 0)
     try:
         disk = shutil.disk_usage(folder)
     except OSError:

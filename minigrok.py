@@ -578,7 +578,6 @@ class Parser(argparse.ArgumentParser):
 
 
 def make_parser():
-    d = Config()
     ap = Parser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="Task defaults (over the Config defaults shown above): "
                        + "; ".join(f"{t}: {', '.join(f'{k}={v}' for k, v in o.items()) or 'as shown'}"
@@ -647,15 +646,16 @@ def main(argv=None):
         out = os.path.join("runs", f"{cfg.task}.npz") if args.out is None else args.out
         checkpoint.check_out(out, args.resume)
         on_gpu = use_device(args.device) == "gpu"
-        lock = checkpoint.claim_output(out, cfg, on_gpu)
+        lock = checkpoint.claim_output(out, cfg, on_gpu, args.finish)
         where, resume, start = checkpoint.plan_run(out, cfg, args.resume, args.overwrite, args.finish, args.stop_at)
         if where is None:
             print(f"{out} is finished ({start} epochs); nothing to train")
             return 0
         params, history, code = train(cfg, where, resume=resume, stop_at=args.stop_at,
                                       progress=not args.quiet, stop=stop)
-        if code == 0 and where != out:
-            os.replace(where, out)              # finished: only now does it take the name make looks for
+        if where != out and os.path.exists(where) and checkpoint.run_state(where).finished:
+            os.replace(where, out)              # finished (even if a signal came in its last epoch): only now
+                                                # does it take the name make looks for
         trained = max(history.get("epoch") or [start]) > start   # False: a resumed run had nothing to train
         finished, stop.deferred = True, False     # a signal now stops the plot at once
         if code == 0 and stop.signum is not None:  # noted after the last save, before the plot

@@ -502,7 +502,9 @@ def test_engineered_median_on_a_planted_embedding_and_its_shuffled_control():
 # ---------------------------------------------------------------- sort: successor or rank
 def test_eta_squared_and_decoding_scores_tell_a_difference_from_a_value():
     assert analysis.eta_squared([1, 1, 3, 3], ["a", "a", "b", "b"]) == 1.0
-    assert abs(analysis.eta_squared([1, 3, 1, 3], ["a", "a", "b", "b"])) < 1e-12
+    assert analysis.eta_squared([1, 3, 1, 3], ["a", "a", "b", "b"]) == pytest.approx(-0.5)   # adjusted: below 0
+    noise = np.random.default_rng(0).standard_normal(2000)
+    assert abs(analysis.eta_squared(noise, np.arange(2000) % 200)) < 0.05     # 200 groups of noise explain nothing
     n = 15
     t, x = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     successor = -np.abs(x - t - 1.0)                   # peaks at x = t + 1: depends on x - t only
@@ -575,3 +577,6 @@ def test_engineered_sort_with_a_copying_model_follows_its_rule():
     assert (analysis.engineered_sort(params, tokens, "successor") == targets).all()
     assert (analysis.engineered_sort(params, tokens, "position") == x).all()
     assert (analysis.engineered_sort(params, tokens, "random") == targets).mean() < 0.4
+    repeated = np.array([[1, 1, 5, 7, 9], [3, 3, 3, 0, 3], [8, 2, 8, 2, 8]])      # each copy attended once
+    tokens, targets = tasks.sequences("sort", repeated, n)
+    assert (analysis.engineered_sort(params, tokens, "successor") == targets).all()

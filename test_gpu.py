@@ -141,8 +141,8 @@ def test_a_checkpoint_saved_from_the_gpu_loads_on_the_cpu_with_the_same_logits(t
     mg.set_array_module(cupy)
     gpu = mg.forward(on(cupy, params), cupy.asarray(tokens), 1)[0]
     assert rel_err(gpu, cpu) < TOLERANCE["float32"]
-    mg.set_array_module(np)
-    assert mg.evaluate(params, tokens, targets, 1, False)["acc"] == history["test_acc"][-1]
+    mg.set_array_module(np)                 # the accuracy the GPU recorded, to a near-tie or two
+    assert abs(mg.evaluate(params, tokens, targets, 1, False)["acc"] - history["test_acc"][-1]) <= 2 / len(tokens)
 
 
 @pytest.mark.parametrize("first, then", [("gpu", "cpu"), ("cpu", "gpu")])

@@ -956,3 +956,69 @@ def test_interrupted_make_j2_keeps_every_job_and_the_next_make_finishes(tmp_path
     child.communicate(timeout=60)
     assert child.returncode != 0 and training_pids(folder) == []
     check_interrupted_then_finished(folder, names, uninterrupted)
+
+
+def test_finish_refuses_another_run_and_restarts_one_other_code_trained(tmp_path, capsys):
+    out, partial = str(tmp_path / "a.npz"), str(tmp_path / "a.unfinished.npz")
+    flags = ["--epochs", "20", "--save-every", "5"]
+    # an unfinished run of other flags at the unfinished path, or a finished one at --out: refused, untouched
+    assert main_here(capsys, *flags, "--lr", "1e-2", "--out", partial)[0] == 0
+    before = ck_bytes(partial)
+    code, _, err = main_here(capsys, *flags, "--finish", "--out", out)
+    assert code == 2 and ck_bytes(partial) == before
+    one_line(err, f"--finish: {partial} holds another run", "lr=0.01 there, 0.005 here")
+    os.remove(partial)
+    assert main_here(capsys, *flags, "--lr", "1e-2", "--out", out)[0] == 0
+    before = ck_bytes(out)
+    code, _, err = main_here(capsys, *flags, "--finish", "--out", out)
+    assert code == 2 and ck_bytes(out) == before
+    one_line(err, f"--finish: {out} holds another run")
+    # an unfinished run of these flags that other code trained is not continued: it starts again
+    os.remove(out)
+    os.remove(checkpoint.plot_path(out))
+    whole = str(tmp_path / "whole.npz")
+    assert main_here(capsys, *flags, "--out", whole)[0] == 0
+    ck = checkpoint.load_checkpoint(whole)
+    checkpoint.save_checkpoint(partial, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
+    with np.load(partial) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["code"] = np.array("0" * 64)                     # as if other code had saved it
+    np.savez(partial, **arrays)
+    code, stdout, err = main_here(capsys, *flags, "--finish", "--out", out)
+    assert code == 0 and "continuing" not in stdout
+    one_line(err, f"{partial} was trained by other code", "starting again")
+    assert_same_run(whole, out)
+
+
+def test_finish_completes_a_checkpoint_that_reached_stop_at_before_it_said_so(tmp_path, capsys):
+    """A checkpoint written before checkpoints said whether they finished, by a run stopped
+    at --stop-at, reads as unfinished; --finish with the same --stop-at marks it finished
+    without training and puts it at --out, where load() takes it."""
+    out = str(tmp_path / "a.npz")
+    history = mg.load(str(_trained(tmp_path, capsys)))[2]
+    acc = max(history["test_acc"][1:])
+    old = str(tmp_path / "old.npz")
+    assert main_here(capsys, "--epochs", "20", "--stop-at", str(acc), "--out", old)[0] == 0
+    with np.load(old) as z:                                   # as an older version wrote it
+        arrays = {k: z[k] for k in z.files if k not in ("finished", "stop_at", "code")}
+    np.savez(out, **arrays)
+    assert not checkpoint.run_state(out).finished
+    code, stdout, _ = main_here(capsys, "--epochs", "20", "--stop-at", str(acc), "--finish", "--out", out)
+    assert code == 0 and "nothing to train" in stdout
+    assert checkpoint.run_state(out).finished and mg.load(out)[2]["epoch"] == mg.load(old)[2]["epoch"]
+
+
+def _trained(tmp_path, capsys):
+    path = tmp_path / "base.npz"
+    assert main_here(capsys, "--epochs", "20", "--out", str(path))[0] == 0
+    return path
+
+
+def test_a_signal_in_the_last_epoch_still_puts_the_finished_run_at_out(tmp_path):
+    out = tmp_path / "a.npz"
+    child = hooked_child("mg", "train_epoch", "SIGTERM", 12, "--epochs", "12", "--finish", "--out", str(out),
+                         cwd=tmp_path)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 143, stderr
+    assert out.exists() and checkpoint.run_state(str(out)).finished
+    assert not (tmp_path / "a.unfinished.npz").exists()
