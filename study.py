@@ -1009,7 +1009,8 @@ def analyse_median_or_sort(path, out_dir):
         cols = dq.transpose(4, 0, 1, 2, 3)                                      # [x, ...]: one score curve per column
         found["decoding_score_line_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 1)))
         found["decoding_score_cubic_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 3)))
-        found["sort_successor"] = successor = sort_successor(params, n, dq, best_head, tokens, targets)
+        found["sort_successor"] = successor = sort_successor(params, mg.init_params(cfg), n, dq, best_head, tokens,
+                                                             targets)
         plot_sort_successor(successor, f"{out_dir}/successor.png")
         by_query = dq.mean(3)                                                   # [step, t, head, x]: mean over key positions
         plot_tables([[by_query[s, :, h] for h in range(H)] for s in range(len(dq))],
@@ -1180,13 +1181,14 @@ def median_mechanism(params, cfg, data):
     return out
 
 
-def sort_successor(params, n, dq, best_head, tokens, targets):
+def sort_successor(params, init, n, dq, best_head, tokens, targets):
     """Sort's decoding steps (predicting y2..y5), successor or rank (issue #24): how much of
     the real query's score is a function of the key number minus the previous output (the
     successor reading), of the key number alone, of the previous output alone (eta^2, for the
     head that attends the step's own rank most: the median over the input positions, and over
     every head and position); the mean score by that difference; and the counterfactual
-    previous output that is not among the inputs (no token repeated)."""
+    previous output that is not among the inputs (no token repeated); and the successor rule
+    spliced in place of the attention (QK), on the trained and on the untrained weights."""
     explained = an.decoding_score_explained(dq)                                # [step, head, pos] each
     heads = [best_head[s + 1] for s in range(len(dq))]                         # dq's step s predicts y_{s+2}
     out = {"steps": [f"y{s + 2}" for s in range(len(dq))], "best_head": heads}
@@ -1206,6 +1208,9 @@ def sort_successor(params, n, dq, best_head, tokens, targets):
         out["engineered"][rule] = {"token_accuracy": float((built == targets).mean()),
                                    "sequence_accuracy": float((built == targets).all(1).mean()),
                                    "agreement": float((built == model).mean())}
+    # the successor rule on the run's untrained weights: what the kept, learned parts contribute
+    untrained = an.engineered_sort(init, tokens, "successor")
+    out["engineered"]["successor_on_initial_weights"] = {"token_accuracy": float((untrained == targets).mean())}
     return out
 
 
@@ -1964,6 +1969,10 @@ EXTENSIONS = [
      "successor of it, per step y2..y4 / answers by rank", "sort",
      lambda f: [f["sort_successor"]["counterfactual_previous_output"][k][a] for a in ("answers_successor_of_t",
                 "answers_rank") for k in ("y2", "y3", "y4")], "successor"),
+    ("sort: the successor rule in place of the attention, whole sequences right / tokens right on the run's "
+     "untrained weights (what the kept, learned parts do)", "sort",
+     lambda f: [f["sort_successor"]["engineered"]["successor"]["sequence_accuracy"],
+                f["sort_successor"]["engineered"]["successor_on_initial_weights"]["token_accuracy"]], "successor"),
 ]
 
 
