@@ -69,6 +69,22 @@ gpu-check:
 	timeout 200 $(GPU_PY) minigrok.py --preset nanda --device gpu --quiet --overwrite --out runs/gpu_nanda.npz \
 	  || test $$? -eq 124      # stopped at 200 s (saved, the epoch reached printed): not a failure
 
+# ---------------------------------------------------------------- the model zoo
+# Seed 0 of the study's runs, to look inside without training: weights, config and history,
+# no AdamW state (checkpoint.slim); the Nanda run keeps its snapshots every 1,000 epochs, for
+# its progress measures. zoo/SHA256SUMS lists each file's sum (test_runs.py checks them).
+# Rebuild only when the runs change: every rebuild adds its bytes to the repository's history.
+ZOO_RUNS := add add_nanda max median sort
+ZOO := $(foreach r,$(ZOO_RUNS),zoo/$(r).npz)
+.PHONY: zoo
+zoo: zoo/SHA256SUMS
+zoo/%.npz: runs/%_s0.npz | .venv/ready
+	$(PY) -c 'import sys, checkpoint; checkpoint.slim(sys.argv[1], sys.argv[2], int(sys.argv[3]) or None)' \
+	  $< $@ $(if $(filter add_nanda,$*),1000,0)
+zoo/SHA256SUMS: $(ZOO)
+	$(PY) -c 'import hashlib, os, sys; [print(hashlib.sha256(open(p, "rb").read()).hexdigest(), \
+	  os.path.basename(p), sep="  ") for p in sys.argv[1:]]' $(ZOO) > $@
+
 # ---------------------------------------------------------------- make figures
 # Checkpoints are the targets: `make figures` trains only what is missing or older than the
 # code, and `make -j2 figures` trains independent runs side by side. Each run is one
@@ -81,15 +97,13 @@ STUDY := study.py analysis.py $(CODE)
 # `minigrok.py --finish` trains into runs/NAME.unfinished.npz, saving every SAVE_EVERY
 # epochs and when stopped, and renames it onto the target runs/NAME.npz only once finished.
 # The next `make` continues it where it stopped (bit-identical to an uninterrupted run).
-# Before a run trains, its old checkpoint goes (make retrains when the code changed, or
-# with -B); an unfinished run that other code trained is started again (a checkpoint
-# records the digest of the code that trained it).
+# When the code has changed, --finish trains a run again (a checkpoint records the digest of
+# the code that trained it), and the old checkpoint stays until the new one is finished.
 # `exec` hands make's signals (SIGTERM, and SIGINT from Ctrl-C) straight to minigrok.
 # One BLAS thread per run: `make -j2` then keeps both cores busy with two runs, where two
 # runs of two threads each on two cores would spend their time waiting on each other.
 SAVE_EVERY := 1000
 TRAIN := exec env OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --save-every $(SAVE_EVERY) --finish
-fresh_start = rm -f $@
 SEEDS := 0 1 2
 # Nanda et al.'s setting, trained to completion: their clean-up ends near epoch 13k and the
 # study's grokking near 15k, so 20k epochs see the end of the study's window (18,750).
@@ -140,36 +154,26 @@ list-runs:
 	@$(MAKE) -s -n -B runs | sed -n 's/^exec //p'
 
 $(NANDA_RUNS): runs/add_nanda_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --preset nanda --epochs $(NANDA_EPOCHS) --snapshot-every 250 --seed $* --out $@
 $(ADD_RUNS): runs/add_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task add --seed $* --out $@
 $(MAX_RUNS): runs/max_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task max --seed $* --out $@
 $(MAX_AUGMENT_RUNS): runs/max_augment_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task max --augment --seed $* --out $@
 $(MEDIAN_RUNS): runs/median_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task median --snapshot-every $(SORT_EPOCHS) --seed $* --out $@
 $(SORT_RUNS): runs/sort_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task sort --epochs $(SORT_EPOCHS) --seed $* --out $@
 # the study's sort 'at the original data size': a tenth of the training set, the same optimiser steps
 $(SORT_SMALL_RUNS): runs/sort_small_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task sort --n-train 2000 --epochs $(SORT_SMALL_EPOCHS) --eval-every 50 --seed $* --out $@
 $(SORT_1HEAD_RUNS): runs/sort_1head_s%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task sort --n-heads 1 --epochs $(SORT_EPOCHS) --seed $* --out $@
 # width sweep: d_model varies (4 heads, d_mlp 512 kept); each task's default epochs for every width
 runs/width/add_d%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task add --snapshot-every 0 --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
 runs/width/median_d%.npz: $(CODE) | .venv/ready
-	@$(fresh_start)
 	$(TRAIN) --task median --d-model $(word 1,$(subst _s, ,$*)) --seed $(word 2,$(subst _s, ,$*)) --out $@
 
 # Figures are drawn for the seeds in FIGURE_SEEDS (seed 0's are the ones kept in git); the

@@ -90,6 +90,9 @@ def resume_from(source, out, cfg, stop_at):
     run, as load_checkpoint gives it, and None; or, when it has nothing left to train, why
     (then `out` holds it, saying it is finished)."""
     ck = load_checkpoint(source)
+    if ck["opt"] is None:
+        raise UsageError(f"--resume: {source} keeps no AdamW state (a zoo file, for analysis); resume the run it "
+                         f"was made from, under runs/")
     check_resumable(ck["config"], cfg)
     done = check_resume_epoch(source, ck["epoch"], ck["history"], cfg, stop_at)
     if done:
@@ -343,8 +346,9 @@ def check_matches_config(path, cfg, params, opt, snapshots):
     want = param_shapes(cfg)
     if set(params) != set(want):
         raise UsageError(f"{path} holds the weights {sorted(params)}, not a minigrok model's {sorted(want)}")
-    arrays = [(k, params[k]) for k in want] + [(f"adam_m/{k}", opt["m"][k]) for k in want]
-    arrays += [(f"adam_v/{k}", opt["v"][k]) for k in want] + [(f"snapshot/{k}", s[k]) for _, s in snapshots[:1] for k in want]
+    arrays = [(k, params[k]) for k in want] + [(f"snapshot/{k}", s[k]) for _, s in snapshots[:1] for k in want]
+    if opt is not None:
+        arrays += [(f"adam_m/{k}", opt["m"][k]) for k in want] + [(f"adam_v/{k}", opt["v"][k]) for k in want]
     for name, a in arrays:
         shape = want[name.split("/")[-1]]
         if a.shape != shape or a.dtype != cfg.dtype:
@@ -356,7 +360,7 @@ def check_matches_config(path, cfg, params, opt, snapshots):
 
 def load_checkpoint(path):
     """Everything a checkpoint holds, as NumPy arrays and plain Python: config, params,
-    opt (AdamW state), history, snapshots [(epoch, params)], epoch, wall_s, finished and
+    opt (AdamW state; None for a zoo file, see slim), history, snapshots [(epoch, params)], epoch, wall_s, finished and
     stop_at (see run_state); finished or not. Checked whole:
     a config that does not match the weights is a UsageError, not a later traceback."""
     z, cfg = _open_checkpoint(path)
@@ -364,8 +368,10 @@ def load_checkpoint(path):
         with z:
             names = [k for k in z.files if k in ("b_in", "b_out") or k.startswith("W_")]
             params = {k: z[k] for k in names}
-            opt = {"step": int(z["adam_step"]), "m": {k: z[f"adam_m/{k}"] for k in names},
-                   "v": {k: z[f"adam_v/{k}"] for k in names}}
+            opt = None                  # a zoo file (slim) keeps no AdamW state
+            if "adam_step" in z.files:
+                opt = {"step": int(z["adam_step"]), "m": {k: z[f"adam_m/{k}"] for k in names},
+                       "v": {k: z[f"adam_v/{k}"] for k in names}}
             snapshots = []
             if "snapshot_epochs" in z.files:
                 stacks = {k: z[f"snapshot/{k}"] for k in names}
@@ -391,6 +397,29 @@ def load(path, unfinished=False):
     ck = load_checkpoint(path)
     return ck["config"], ck["params"], ck["history"]
 
+
+
+def slim(src, dst, snapshot_every=None):
+    """Write to dst the finished run at src for analysis only (the model zoo): its weights,
+    config, history and whether it finished, without the AdamW moments; its snapshots every
+    snapshot_every epochs (None: none). The file is compressed, and load() reads it like any
+    checkpoint; --resume does not (no optimiser state)."""
+    ck = load_checkpoint(src)
+    if not ck["finished"]:
+        raise UsageError(unfinished_problem(src, run_state(src)))
+    cfg = ck["config"]
+    arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
+              "history": np.array(json.dumps(ck["history"])), "epoch": np.array(ck["epoch"]),
+              "wall_s": np.array(ck["wall_s"]), "finished": np.array(True), "stop_at": np.array(ck["stop_at"]),
+              "code": np.array(ck["code"] or "")}
+    arrays.update(ck["params"])
+    kept = [(e, p) for e, p in ck["snapshots"] if snapshot_every and e % snapshot_every == 0]
+    if kept:
+        arrays["snapshot_epochs"] = np.array([e for e, _ in kept])
+        for k in ck["params"]:
+            arrays[f"snapshot/{k}"] = np.stack([p[k] for _, p in kept])
+    os.makedirs(os.path.dirname(os.path.abspath(dst)) or ".", exist_ok=True)
+    write_atomically(dst, lambda f: np.savez_compressed(f, **arrays))
 
 
 # ============================================================================ the output
@@ -648,9 +677,10 @@ def check_existing(out, cfg, resume, overwrite):
 def plan_finish(out, cfg, stop_at):
     """For --finish: (where the run trains, what it resumes, its first epoch); where is None
     when `out` already holds this run, finished. The run trains at unfinished_path(out) and
-    resumes what is there (unless other code trained it: then it starts again), else
-    continues the run at `out` (an unfinished one, or a finished one given more --epochs),
-    else starts from epoch 0. Whatever is at `out` must be this run, finished or not."""
+    resumes what is there, else continues the run at `out` (an unfinished one, or a finished
+    one given more --epochs), else starts from epoch 0. A run that other code trained (see
+    code_digest) is trained again, and replaces the one at `out` only when finished; one of
+    other flags is refused."""
     partial = unfinished_path(out)
     found = {}
     for path in (out, partial):
@@ -667,10 +697,11 @@ def plan_finish(out, cfg, stop_at):
             raise UsageError(f"--finish: {path} holds another run ({name}={a!r} there, {b!r} here); remove it to "
                              f"train this one, or choose another --out")
         found[path] = ck
-    if partial in found and found[partial]["code"] != code_digest():
-        print(f"minigrok: {partial} was trained by other code (a change to {', '.join(CODE_FILES)}); starting "
-              f"again", file=sys.stderr)
-        del found[partial]
+    for path in (partial, out):            # a run that other code trained is not this code's run
+        if path in found and found[path]["code"] != code_digest():
+            print(f"minigrok: {path} was trained by other code (a change to {', '.join(CODE_FILES)}); training "
+                  f"again{', beside it' * (path == out)}", file=sys.stderr)
+            del found[path]
     for path in (partial, out):
         if path in found:
             ck = found[path]

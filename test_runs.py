@@ -986,7 +986,7 @@ def test_finish_refuses_another_run_and_restarts_one_other_code_trained(tmp_path
     np.savez(partial, **arrays)
     code, stdout, err = main_here(capsys, *flags, "--finish", "--out", out)
     assert code == 0 and "continuing" not in stdout
-    one_line(err, f"{partial} was trained by other code", "starting again")
+    one_line(err, f"{partial} was trained by other code", "training again")
     assert_same_run(whole, out)
 
 
@@ -999,13 +999,20 @@ def test_finish_completes_a_checkpoint_that_reached_stop_at_before_it_said_so(tm
     acc = max(history["test_acc"][1:])
     old = str(tmp_path / "old.npz")
     assert main_here(capsys, "--epochs", "20", "--stop-at", str(acc), "--out", old)[0] == 0
-    with np.load(old) as z:                                   # as an older version wrote it
-        arrays = {k: z[k] for k in z.files if k not in ("finished", "stop_at", "code")}
+    with np.load(old) as z:                                   # as a version that did not say so wrote it
+        arrays = {k: z[k] for k in z.files if k not in ("finished", "stop_at")}
     np.savez(out, **arrays)
     assert not checkpoint.run_state(out).finished
     code, stdout, _ = main_here(capsys, "--epochs", "20", "--stop-at", str(acc), "--finish", "--out", out)
     assert code == 0 and "nothing to train" in stdout
     assert checkpoint.run_state(out).finished and mg.load(out)[2]["epoch"] == mg.load(old)[2]["epoch"]
+    # written by other code (or before checkpoints recorded theirs): trained again, beside it
+    arrays.pop("code")
+    np.savez(out, **arrays)
+    code, stdout, err = main_here(capsys, "--epochs", "20", "--stop-at", str(acc), "--finish", "--out", out)
+    assert code == 0 and "nothing to train" not in stdout
+    one_line(err, f"{out} was trained by other code", "training again, beside it")
+    assert_same_run(old, out)
 
 
 def _trained(tmp_path, capsys):
@@ -1022,3 +1029,45 @@ def test_a_signal_in_the_last_epoch_still_puts_the_finished_run_at_out(tmp_path)
     assert child.returncode == 143, stderr
     assert out.exists() and checkpoint.run_state(str(out)).finished
     assert not (tmp_path / "a.unfinished.npz").exists()
+
+
+# ---------------------------------------------------------------- the model zoo
+ZOO = os.path.join(HERE, "zoo")
+
+
+def zoo_sums():
+    with open(os.path.join(ZOO, "SHA256SUMS")) as f:
+        return dict(reversed(line.split()) for line in f if line.strip())
+
+
+def test_the_zoo_files_match_their_sums_load_and_give_their_recorded_accuracy():
+    """Each zoo file is the one its sum names; load() reads it like any checkpoint (finished,
+    no AdamW state); the test set scores the accuracy its history recorded at the end."""
+    import hashlib
+    sums = zoo_sums()
+    assert sorted(sums) == ["add.npz", "add_nanda.npz", "max.npz", "median.npz", "sort.npz"]
+    for name, digest in sums.items():
+        path = os.path.join(ZOO, name)
+        with open(path, "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == digest, name
+        ck = checkpoint.load_checkpoint(path)
+        assert ck["finished"] and ck["opt"] is None and ck["config"].seed == 0
+        cfg, params, history = mg.load(path)
+        data = tasks.make_data(cfg)
+        tokens, targets = data.evals["test"]
+        acc = mg.evaluate(params, tokens, targets, data.n_read, data.decode)["acc"]
+        assert abs(acc - history["test_acc"][-1]) <= 2 / targets.size, (name, acc, history["test_acc"][-1])
+    snapshots = checkpoint.load_checkpoint(os.path.join(ZOO, "add_nanda.npz"))["snapshots"]
+    assert [e for e, _ in snapshots] == list(range(0, 20001, 1000))
+    total = sum(os.path.getsize(os.path.join(ZOO, n)) for n in sums)
+    assert total < 26 * 2**20, total
+
+
+def test_a_zoo_file_cannot_be_resumed(tmp_path, capsys):
+    out = str(tmp_path / "a.npz")
+    assert main_here(capsys, "--epochs", "10", "--out", out)[0] == 0
+    checkpoint.slim(out, str(tmp_path / "slim.npz"))
+    code, _, err = main_here(capsys, "--epochs", "20", "--out", str(tmp_path / "slim.npz"), "--resume")
+    assert code == 2
+    one_line(err, "keeps no AdamW state")
+    assert mg.load(str(tmp_path / "slim.npz"))[1]["W_E"].tolist() == mg.load(out)[1]["W_E"].tolist()
