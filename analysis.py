@@ -704,6 +704,16 @@ def mlp_pre_at_cls(params, tokens):
     return X @ params["W_in"].astype(np.float64) + params["b_in"]
 
 
+def accuracy_without_neurons(params, tokens, targets, neurons):
+    """Test accuracy of the answer at CLS (the model's own attention) with the MLP neurons
+    `neurons` silenced (their post-ReLU activation set to 0): an ablation."""
+    X = cls_resid_mid(params, tokens, readout_pattern(params, tokens))
+    post = np.maximum(X @ params["W_in"].astype(np.float64) + params["b_in"], 0)
+    post[:, neurons] = 0
+    logits = (X + post @ params["W_out"] + params["b_out"]) @ params["W_U"]
+    return float((logits.argmax(-1) == targets[:, 0]).mean())
+
+
 def single_count_fits(pre, C):
     """For each neuron (a column of pre [batch, d_mlp]): the threshold t whose count C[:, t]
     alone best explains it by a line (R^2 = squared correlation), that R^2, and the count at

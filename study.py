@@ -532,11 +532,14 @@ def plot_median_mechanism(m, path):
     for key, label in (("neurons_trained", "trained"), ("neurons_initial", "untrained")):
         r = m[key]
         if r["reading_one_count"]:
-            c.hist(r["crossings"], bins=np.linspace(0, 5, 41), alpha=0.6,
+            c.hist(r["crossings"], bins=np.linspace(1, 4, 31), alpha=0.6,
                    label=f"{label}: {r['reading_one_count']} of {r['live']} live neurons read one count")
         else:
             c.plot([], [], " ", label=f"{label}: none of {r['live']} live neurons reads one count")
     c.axvline(2.5, color="k", ls="--", lw=1, label="2.5: where the count says 'median > t'")
+    ab = m["ablation"]
+    c.plot([], [], " ", label=f"test accuracy with them silenced {ab['without_one_count_neurons']:.3f}, "
+                              f"with as many others {ab['without_as_many_other_neurons']:.3f}")
     c.set(xlabel="count #{x_i > t} at which the neuron turns on",
           ylabel="neurons", title=f"MLP neurons that one count explains (R^2 > {m['single_count_r2']})")
     c.legend(fontsize=7)
@@ -1171,6 +1174,15 @@ def median_mechanism(params, cfg, data):
         live = ((pre > 0).mean(0) > 0.02) & ((pre > 0).mean(0) < 0.98)
         t, r2, crossing = an.single_count_fits(pre, C)
         reads = live & (r2 > SINGLE_COUNT)
+        if label == "trained":          # the intervention: silence them, against as many other live neurons
+            others = np.flatnonzero(live & ~reads)
+            rng = np.random.default_rng(0)
+            tgt = data.evals["test"][1]
+            out["ablation"] = {
+                "without_one_count_neurons": an.accuracy_without_neurons(p, test_tokens, tgt, np.flatnonzero(reads)),
+                "without_as_many_other_neurons": float(np.mean([an.accuracy_without_neurons(
+                    p, test_tokens, tgt, rng.choice(others, min(reads.sum(), len(others)), replace=False))
+                    for _ in range(3)]))}
         out[f"neurons_{label}"] = {"live": int(live.sum()), "reading_one_count": int(reads.sum()),
                                    "share_of_live": float(reads.sum() / max(live.sum(), 1)),
                                    "best_r2_median_live": float(np.median(r2[live])) if live.any() else None,
@@ -1959,6 +1971,10 @@ EXTENSIONS = [
      "the trained ones turn on (median)", "median",
      lambda f: [_mm("neurons_trained", "share_of_live")(f), _mm("neurons_initial", "share_of_live")(f),
                 _mm("neurons_trained", "crossing_median")(f)], "mechanism"),
+    ("median: test accuracy with the neurons that read one count silenced / with as many other live neurons "
+     "silenced (mean of 3 draws): the intervention behind the neurons' reading", "median",
+     lambda f: [_mm("ablation", "without_one_count_neurons")(f), _mm("ablation", "without_as_many_other_neurons")(f)],
+     "mechanism"),
     ("median: the built circuit on the untrained weights (test accuracy): what it needs of learning", "median",
      _mm("test", "engineered_on_initial_weights"), "mechanism"),
     ("sort: share of the real query's score that is a function of key - previous output / of the key alone, per "

@@ -580,3 +580,15 @@ def test_engineered_sort_with_a_copying_model_follows_its_rule():
     repeated = np.array([[1, 1, 5, 7, 9], [3, 3, 3, 0, 3], [8, 2, 8, 2, 8]])      # each copy attended once
     tokens, targets = tasks.sequences("sort", repeated, n)
     assert (analysis.engineered_sort(params, tokens, "successor") == targets).all()
+
+
+def test_silencing_no_neuron_is_the_model_and_silencing_all_leaves_the_rest(tmp_path):
+    cfg, out = tiny_max_model(tmp_path, epochs=5)
+    _, params, _ = mg.load(out)
+    tokens, targets = tasks.make_data(cfg).evals["test"]
+    acc = analysis.readout_accuracy(params, tokens, targets, analysis.readout_pattern(params, tokens))[0]
+    assert analysis.accuracy_without_neurons(params, tokens, targets, []) == acc
+    everything = np.arange(params["W_in"].shape[1])
+    X = analysis.cls_resid_mid(params, tokens, analysis.readout_pattern(params, tokens))
+    no_mlp = ((X + params["b_out"]) @ params["W_U"]).argmax(-1) == targets[:, 0]
+    assert analysis.accuracy_without_neurons(params, tokens, targets, everything) == float(no_mlp.mean())
