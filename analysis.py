@@ -704,12 +704,13 @@ def mlp_pre_at_cls(params, tokens):
     return X @ params["W_in"].astype(np.float64) + params["b_in"]
 
 
-def accuracy_without_neurons(params, tokens, targets, neurons):
+def accuracy_without_neurons(params, tokens, targets, neurons, mean=False):
     """Test accuracy of the answer at CLS (the model's own attention) with the MLP neurons
-    `neurons` silenced (their post-ReLU activation set to 0): an ablation."""
+    `neurons` silenced: their post-ReLU activation set to 0, or with mean=True to its mean
+    over the tuples (a milder ablation: what the neuron says beyond its average)."""
     X = cls_resid_mid(params, tokens, readout_pattern(params, tokens))
     post = np.maximum(X @ params["W_in"].astype(np.float64) + params["b_in"], 0)
-    post[:, neurons] = 0
+    post[:, neurons] = post[:, neurons].mean(0) if mean else 0
     logits = (X + post @ params["W_out"] + params["b_out"]) @ params["W_U"]
     return float((logits.argmax(-1) == targets[:, 0]).mean())
 
@@ -797,17 +798,45 @@ def counterfactual_previous_output(params, tokens, targets, seed=0):
         pred = mg.forward(params, moved, SORT.n_read)[0][:, s].argmax(-1)
         out[f"y{s + 1}"] = {"tested": int(room.sum()),
                             "answers_successor_of_t": float((pred == hi[room]).mean()),
-                            "answers_rank": float((pred == lo[room]).mean())}
+                            "answers_rank": float((pred == lo[room]).mean()),
+                            "answers_the_replaced_output": float((pred == targets[room, s - 1]).mean())}
+    return out
+
+
+def counterfactual_paths(params, tokens, targets, seed=0):
+    """counterfactual_previous_output split by path (the same t', the same tuples): only the
+    attention pattern that t' gives (every value, residual and MLP input as with y_s), or
+    everything but the pattern (t' in the residual and among the values, the pattern y_s
+    gives). Per step, the fraction answering the successor of t' and by rank, for each."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for s in range(1, 4):
+        lo, hi = targets[:, s], targets[:, s + 1]
+        room = hi - lo >= 2
+        t = lo[room] + 1 + (rng.random(room.sum()) * (hi[room] - lo[room] - 1)).astype(int)   # as above
+        real = tokens[room]
+        moved = real.copy()
+        moved[:, FIVE.sep + s] = t
+        patterns = {name: mg.forward(params, toks, SORT.n_read)[1]["pattern"][:, :, -SORT.n_read:]
+                    for name, toks in (("real", real), ("moved", moved))}
+        for path, toks, pattern in (("attention_only", real, patterns["moved"]),
+                                    ("all_but_attention", moved, patterns["real"])):
+            pred = forward_with_pattern(params, toks, SORT.n_read, pattern)[:, s].argmax(-1)
+            out.setdefault(path, {})[f"y{s + 1}"] = {"answers_successor_of_t": float((pred == hi[room]).mean()),
+                                                     "answers_rank": float((pred == lo[room]).mean())}
     return out
 
 
 def engineered_sort(params, tokens, rule="successor", seed=0):
     """Sort decoded greedily with every head's attention at each step imposed by a rule (the
-    model's W_E, W_pos, OV circuit, MLP and W_U kept): 'successor', the smallest input at
-    least the token just written among the inputs not attended yet (at SEP the smallest;
-    with repeated inputs each copy is attended once); 'position', the input at position s
-    for step s; 'random', an input drawn at random (the control). The rules have no
-    numbers. Predictions [batch, 5]."""
+    model's W_E, W_pos, OV circuit, MLP and W_U kept): 'successor', the smallest input above
+    the token just written (at SEP the smallest; the largest when none is above), which
+    skips the second copy of a repeated input; 'successor_with_memory', the smallest input
+    at least the token just written among those not attended yet (a memory the model does
+    not have, which handles repeats); 'rank', the input of rank s at step s (on a sequence
+    decoded right, the same input as the successor: the two cannot be told apart this
+    way); 'position', the input at position s; 'random', an input drawn at random (the
+    control). The rules have no numbers. Predictions [batch, 5]."""
     x, H = tokens[:, FIVE.inputs], params["W_Q"].shape[0]
     rng, rows = np.random.default_rng(seed), np.arange(len(tokens))
     seq, preds = tokens.copy(), np.zeros((len(tokens), SORT.n_read), int)
@@ -817,6 +846,11 @@ def engineered_sort(params, tokens, rule="successor", seed=0):
             pos = np.full(len(x), s)
         elif rule == "random":
             pos = rng.integers(0, FIVE.n_inputs, len(x))
+        elif rule == "rank":
+            pos = positions_by_rank(x)[:, s]
+        elif rule == "successor":
+            above = x > (preds[:, s - 1, None] if s else -1)
+            pos = np.where(above.any(1), np.where(above, x, big).argmin(1), x.argmax(1))
         else:
             ok = ~used if s == 0 else ~used & (x >= preds[:, s - 1, None])
             ok = np.where(ok.any(1, keepdims=True), ok, ~used)         # none at least it: the smallest left

@@ -536,11 +536,11 @@ def plot_median_mechanism(m, path):
                    label=f"{label}: {r['reading_one_count']} of {r['live']} live neurons read one count")
         else:
             c.plot([], [], " ", label=f"{label}: none of {r['live']} live neurons reads one count")
-    c.axvline(2.5, color="k", ls="--", lw=1, label="2.5: where the count says 'median > t'")
+    c.axvline(2.5, color="k", ls="--", lw=1, label="between 2 and 3: where the count says 'median > t'")
     ab = m["ablation"]
     c.plot([], [], " ", label=f"test accuracy with them silenced {ab['without_one_count_neurons']:.3f}, "
                               f"with as many others {ab['without_as_many_other_neurons']:.3f}")
-    c.set(xlabel="count #{x_i > t} at which the neuron turns on",
+    c.set(xlabel="count #{x_i > t} at which the neuron switches on or off",
           ylabel="neurons", title=f"MLP neurons that one count explains (R^2 > {m['single_count_r2']})")
     c.legend(fontsize=7)
     c.grid(alpha=0.3)
@@ -550,9 +550,9 @@ def plot_median_mechanism(m, path):
 
 def plot_sort_successor(m, path):
     """Sort's decoding steps: the real query's score by key - previous output (best head per
-    step), how much of the score each reading explains, and the counterfactual previous output."""
+    step), the counterfactual previous output through each path, and attention set by rules."""
     plt = _plt()
-    fig, (a, b, c) = plt.subplots(1, 3, figsize=(16, 4.4), layout="constrained")
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
     for s, curve in enumerate(m["score_by_difference_best_head"]):
         half = (len(curve) - 1) // 2
         a.plot(np.arange(-half, half + 1), curve, color=f"C{s}",
@@ -560,26 +560,30 @@ def plot_sort_successor(m, path):
                      f"{m['difference_at_peak_best_head'][s]}")
     a.axvline(0, color="grey", lw=1)
     a.set(xlabel="d = key number - previous output", ylabel="mean score q.k / sqrt(d_head)",
-          title="Score of the real query by key - previous output")
+          title="Score of the real query by key - previous output\n(mean over every (t, x), most never met)")
     a.legend(fontsize=7)
     a.grid(alpha=0.3)
-    steps, w = np.arange(len(m["steps"])), 0.27
-    for i, (k, label) in enumerate((("key_minus_previous", "key - previous (successor)"), ("key", "key alone"),
-                                    ("previous", "previous output alone"))):
-        b.bar(steps + (i - 1) * w, m[f"eta2_{k}_best_head"], w, label=label)
-    b.set(xticks=steps, xticklabels=[f"predicting {s}" for s in m["steps"]], ylim=(0, 1.05),
-          ylabel="share of the score's variance (eta^2)", title="What the score is a function of (best head)")
+    steps = sorted(m["counterfactual_previous_output"])
+    paths = (("everything (the token replaced)", m["counterfactual_previous_output"]),
+             ("its attention pattern only", m["counterfactual_paths"]["attention_only"]),
+             ("everything but the pattern", m["counterfactual_paths"]["all_but_attention"]))
+    w = 0.27
+    for i, (label, r) in enumerate(paths):
+        b.bar(np.arange(len(steps)) + (i - 1) * w, [r[k]["answers_successor_of_t"] for k in steps], w,
+              label=f"through {label}")
+    b.set(xticks=range(len(steps)), xticklabels=[f"predicting {k}" for k in steps], ylim=(0, 1.05),
+          ylabel="fraction answering the successor of t'",
+          title="Previous output replaced by t', not an input, between\ny_{s+1} and y_{s+2}: which path carries it")
     b.legend(fontsize=7)
     b.grid(alpha=0.3, axis="y")
-    cf = m["counterfactual_previous_output"]
-    keys = sorted(cf)
-    c.bar(np.arange(len(keys)) - 0.2, [cf[k]["answers_successor_of_t"] for k in keys], 0.4,
-          label="answers the successor of t' (y_{s+2})")
-    c.bar(np.arange(len(keys)) + 0.2, [cf[k]["answers_rank"] for k in keys], 0.4, label="answers by rank (y_{s+1})")
-    c.set(xticks=range(len(keys)), xticklabels=[f"predicting {k}\n({cf[k]['tested']} tuples)" for k in keys],
-          ylim=(0, 1.05), ylabel="fraction of tuples",
-          title="Previous output replaced by t', not an input,\nbetween y_{s+1} and y_{s+2}")
-    c.legend(fontsize=7)
+    rules = (("successor", "successor\n(no memory)"), ("successor_with_memory", "successor,\ncopies remembered"),
+             ("rank", "rank s"), ("random", "random input"))
+    e = m["engineered"]
+    c.bar(np.arange(len(rules)) - 0.2, [e[r]["token_accuracy"] for r, _ in rules], 0.4, label="tokens right")
+    c.bar(np.arange(len(rules)) + 0.2, [e[r]["sequence_accuracy"] for r, _ in rules], 0.4, label="sequences right")
+    c.set(xticks=range(len(rules)), xticklabels=[label for _, label in rules], ylim=(0, 1.05), ylabel="test accuracy",
+          title="Every head's attention set by a rule\n(embedding, OV, MLP, W_U kept; greedy decoding)")
+    c.legend(fontsize=7, loc="upper right")
     c.grid(alpha=0.3, axis="y")
     _suptitle(fig, "Sort: successor of the last output, or rank?")
     _save_figure(fig, path)
@@ -1174,19 +1178,28 @@ def median_mechanism(params, cfg, data):
         live = ((pre > 0).mean(0) > 0.02) & ((pre > 0).mean(0) < 0.98)
         t, r2, crossing = an.single_count_fits(pre, C)
         reads = live & (r2 > SINGLE_COUNT)
+        slope_up = (pre[:, reads] * (C[:, t[reads]] - C[:, t[reads]].mean(0))).sum(0) > 0
         if label == "trained":          # the intervention: silence them, against as many other live neurons
             others = np.flatnonzero(live & ~reads)
             rng = np.random.default_rng(0)
             tgt = data.evals["test"][1]
+            draws = [rng.choice(others, min(reads.sum(), len(others)), replace=False) for _ in range(3)]
             out["ablation"] = {
                 "without_one_count_neurons": an.accuracy_without_neurons(p, test_tokens, tgt, np.flatnonzero(reads)),
-                "without_as_many_other_neurons": float(np.mean([an.accuracy_without_neurons(
-                    p, test_tokens, tgt, rng.choice(others, min(reads.sum(), len(others)), replace=False))
-                    for _ in range(3)]))}
+                "without_as_many_other_neurons": float(np.mean([an.accuracy_without_neurons(p, test_tokens, tgt, d)
+                                                                for d in draws])),
+                "mean_ablated_one_count_neurons": an.accuracy_without_neurons(p, test_tokens, tgt,
+                                                                              np.flatnonzero(reads), mean=True),
+                "mean_ablated_as_many_other_neurons": float(np.mean([an.accuracy_without_neurons(
+                    p, test_tokens, tgt, d, mean=True) for d in draws]))}
         out[f"neurons_{label}"] = {"live": int(live.sum()), "reading_one_count": int(reads.sum()),
                                    "share_of_live": float(reads.sum() / max(live.sum(), 1)),
                                    "best_r2_median_live": float(np.median(r2[live])) if live.any() else None,
                                    "thresholds": t[reads], "crossings": crossing[reads],
+                                   "switching_on_share": float(slope_up.mean()) if reads.any() else None,
+                                   "crossing_between_2_and_3_share": (float(((crossing[reads] > 2)
+                                                                            & (crossing[reads] < 3)).mean())
+                                                                      if reads.any() else None),
                                    "crossing_median": float(np.median(crossing[reads])) if reads.any() else None,
                                    "crossing_iqr": (np.percentile(crossing[reads], [25, 75]) if reads.any()
                                                     else [None, None])}
@@ -1213,13 +1226,19 @@ def sort_successor(params, init, n, dq, best_head, tokens, targets):
     out["counterfactual_previous_output"] = an.counterfactual_previous_output(params, tokens, targets)
     # the built circuit: the successor rule in place of every head's attention (QK), greedy decoding;
     # beside it, attention on the input at the step's position, and on a random input (the control)
+    out["counterfactual_paths"] = an.counterfactual_paths(params, tokens, targets)
     model = np.asarray(mg.predict(params, tokens, SORT.n_read, True))
+    x = tokens[:, FIVE.inputs]
+    repeated = np.array([len(set(r)) < FIVE.n_inputs for r in x])
+    out["repeated_input_share"] = float(repeated.mean())
+    score = lambda pred, rows: {"token_accuracy": float((pred[rows] == targets[rows]).mean()),
+                                "sequence_accuracy": float((pred[rows] == targets[rows]).all(1).mean())}
+    out["model"] = {"distinct": score(model, ~repeated), "repeated": score(model, repeated)}
     out["engineered"] = {}
-    for rule in ("successor", "position", "random"):
+    for rule in ("successor", "successor_with_memory", "rank", "position", "random"):
         built = an.engineered_sort(params, tokens, rule)
-        out["engineered"][rule] = {"token_accuracy": float((built == targets).mean()),
-                                   "sequence_accuracy": float((built == targets).all(1).mean()),
-                                   "agreement": float((built == model).mean())}
+        out["engineered"][rule] = {**score(built, slice(None)), "agreement": float((built == model).mean()),
+                                   "distinct": score(built, ~repeated), "repeated": score(built, repeated)}
     # the successor rule on the run's untrained weights: what the kept, learned parts contribute
     untrained = an.engineered_sort(init, tokens, "successor")
     out["engineered"]["successor_on_initial_weights"] = {"token_accuracy": float((untrained == targets).mean())}
@@ -1985,10 +2004,15 @@ EXTENSIONS = [
      "successor of it, per step y2..y4 / answers by rank", "sort",
      lambda f: [f["sort_successor"]["counterfactual_previous_output"][k][a] for a in ("answers_successor_of_t",
                 "answers_rank") for k in ("y2", "y3", "y4")], "successor"),
-    ("sort: the successor rule in place of the attention, whole sequences right / tokens right on the run's "
-     "untrained weights (what the kept, learned parts do)", "sort",
-     lambda f: [f["sort_successor"]["engineered"]["successor"]["sequence_accuracy"],
-                f["sort_successor"]["engineered"]["successor_on_initial_weights"]["token_accuracy"]], "successor"),
+    ("sort: attention set by a rule, whole sequences right: the successor (no memory) / the successor with a "
+     "memory of the copies used / the input of rank s / the same successor rule on the untrained weights, tokens",
+     "sort", lambda f: [f["sort_successor"]["engineered"][r]["sequence_accuracy"] for r in
+                       ("successor", "successor_with_memory", "rank")]
+     + [f["sort_successor"]["engineered"]["successor_on_initial_weights"]["token_accuracy"]], "successor"),
+    ("sort: the counterfactual previous output through the attention pattern only / through everything but it: "
+     "answers the successor of it, per step y2..y4", "sort",
+     lambda f: [f["sort_successor"]["counterfactual_paths"][p][k]["answers_successor_of_t"]
+                for p in ("attention_only", "all_but_attention") for k in ("y2", "y3", "y4")], "successor"),
 ]
 
 
@@ -2019,16 +2043,18 @@ CIRCUITS = [
      "the keys of the numbers, replaced by their fitted lines k = m x + c (2 x heads x d_head numbers)",
      "W_E and W_pos, CLS's query and key, W_V, W_O, the MLP, W_U",
      (lambda f: f["model_test_accuracy"], lambda f: f["engineered_test_accuracy"], lambda f: None, lambda f: None)),
-    ("median", "median", "pool the five inputs; read the thermometer code #{x_i > t}; the median is the t where "
-     "the count crosses 2.5",
-     "uniform attention (0 numbers); a linear read of the code from CLS's residual, fitted on the training tuples "
-     "((d_model + 1) x n numbers); the rule 'count > 2.5' (0 numbers)",
-     "W_E, W_pos, W_V, W_O (the MLP and W_U are not used)",
+    ("median", "median", "near-uniform pooling; about a fifth of the MLP's neurons are each a ReLU of one count "
+     "#{x_i > t}, switching where it passes between 2 and 3 (silencing them: see the rows above)",
+     "not the model's circuit, a sufficiency check: uniform attention, a linear read of the counts fitted on the "
+     "training tuples ((d_model + 1) x n numbers) and the rule 'median = number of t with count > 2.5', in place "
+     "of the attention pattern, the MLP and W_U",
+     "W_E, W_pos, W_V, W_O",
      (_mm("test", "model"), _mm("test", "engineered"), _mm("test", "engineered_on_initial_weights"),
-      _mm("test", "engineered_agreement"))),
-    ("sort", "sort", "each step attends the smallest input above the token just written (the smallest at SEP); "
-     "the OV circuit copies it",
-     "every head's attention: the successor rule (0 numbers), decoded greedily",
+      lambda f: None)),
+    ("sort", "sort", "attention at each step onto the next input in order, the OV circuit copying it; whether "
+     "the query finds it as the successor of the token just written or by rank, this splice cannot tell",
+     "every head's attention: the smallest input above the token just written (0 numbers, no memory of which "
+     "copy of a repeated input was used), decoded greedily",
      "W_E, W_pos, W_V, W_O, the MLP, W_U (W_Q and W_K are not used)",
      (lambda f: f["final"]["test_acc"], lambda f: f["sort_successor"]["engineered"]["successor"]["token_accuracy"],
       lambda f: f["sort_successor"]["engineered"]["random"]["token_accuracy"],
@@ -2117,10 +2143,10 @@ def write_report(root="figures"):
               "Each task's circuit as far as it has been found, built by hand and spliced into the model in place of "
               "the learned parts. Per seed: test accuracy of the learned model / of the model with the built parts / "
               "of a control / agreement of the built circuit with the "
-              "learned model's predictions; n/a: not measured yet. The control is the built part fitted to shuffled labels "
-              "(addition, max: not measured yet), attention on a random input (sort), or, for the median, the same "
-              "built circuit on the run's untrained initial weights: where it does as well, the built circuit says "
-              "nothing about what training learned.", "",
+              "learned model's predictions; n/a: not measured yet (for the median, trivial: the check is always "
+              "right). The control: for sort, attention on a random input; for the median, the same check on the "
+              "run's untrained initial weights, where it does as well: it shows the information suffices, not "
+              "what training learned; addition and max: not measured yet.", "",
               "| task | mechanism | built by hand | kept learned | per seed: learned / built / control / agreement |",
               "|---|---|---|---|---|"]
     for row in circuit_rows(found):

@@ -574,12 +574,14 @@ def test_engineered_sort_with_a_copying_model_follows_its_rule():
     rng = np.random.default_rng(0)
     x = np.array([rng.choice(n, 5, replace=False) for _ in range(200)])      # distinct inputs
     tokens, targets = tasks.sequences("sort", x, n)
-    assert (analysis.engineered_sort(params, tokens, "successor") == targets).all()
+    for rule in ("successor", "successor_with_memory", "rank"):
+        assert (analysis.engineered_sort(params, tokens, rule) == targets).all(), rule
     assert (analysis.engineered_sort(params, tokens, "position") == x).all()
     assert (analysis.engineered_sort(params, tokens, "random") == targets).mean() < 0.4
-    repeated = np.array([[1, 1, 5, 7, 9], [3, 3, 3, 0, 3], [8, 2, 8, 2, 8]])      # each copy attended once
+    repeated = np.array([[1, 1, 5, 7, 9], [3, 3, 3, 0, 3], [8, 2, 8, 2, 8]])
     tokens, targets = tasks.sequences("sort", repeated, n)
-    assert (analysis.engineered_sort(params, tokens, "successor") == targets).all()
+    assert (analysis.engineered_sort(params, tokens, "successor_with_memory") == targets).all()   # each copy once
+    assert analysis.engineered_sort(params, tokens, "successor")[0].tolist() == [1, 5, 7, 9, 9]   # skips a copy
 
 
 def test_silencing_no_neuron_is_the_model_and_silencing_all_leaves_the_rest(tmp_path):
@@ -592,3 +594,20 @@ def test_silencing_no_neuron_is_the_model_and_silencing_all_leaves_the_rest(tmp_
     X = analysis.cls_resid_mid(params, tokens, analysis.readout_pattern(params, tokens))
     no_mlp = ((X + params["b_out"]) @ params["W_U"]).argmax(-1) == targets[:, 0]
     assert analysis.accuracy_without_neurons(params, tokens, targets, everything) == float(no_mlp.mean())
+
+
+def test_counterfactual_paths_with_the_real_token_are_the_model(tmp_path):
+    """The path split leaves the model as it is when nothing is moved: with the real pattern
+    and the real tokens forward_with_pattern is the model (checked through a copying model,
+    whose answers the two paths then share)."""
+    n = 40
+    params = copying_sort_model(n)
+    rng = np.random.default_rng(1)
+    x = np.array([rng.choice(n, 5, replace=False) for _ in range(300)])
+    tokens, targets = tasks.sequences("sort", x, n)
+    logits, cache = mg.forward(params, tokens, 5)
+    again = analysis.forward_with_pattern(params, tokens, 5, cache["pattern"][:, :, -5:])
+    np.testing.assert_allclose(again, logits, atol=1e-9)
+    out = analysis.counterfactual_paths(params, tokens, targets)
+    assert set(out) == {"attention_only", "all_but_attention"}
+    assert all(0 <= v["answers_successor_of_t"] + v["answers_rank"] <= 1 for p in out.values() for v in p.values())
