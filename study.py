@@ -511,7 +511,7 @@ def plot_median_mechanism(m, path):
         a.axhline(r["all_on_median"], color=f"C{i}", ls="--", lw=1,
                   label=f"{name}: all attention on the median {r['all_on_median']:.3f}")
         a.axhline(r["engineered"], color=f"C{i}", ls="-.", lw=1,
-                  label=f"{name}: built circuit (pooling + read of the code) {r['engineered']:.3f}")
+                  label=f"{name}: sufficiency check (pooling + read of the counts) {r['engineered']:.3f}")
         a.axhline(r["all_on_one_position_best"], color=f"C{i}", ls=":", lw=1,
                   label=f"{name}: all on one fixed position (best) {r['all_on_one_position_best']:.3f}")
     a.set(xlabel="lam: CLS attention = (1 - lam) uniform over the inputs + lam learned", ylabel="accuracy",
@@ -576,7 +576,7 @@ def plot_sort_successor(m, path):
           title="Previous output replaced by t', not an input, between\ny_{s+1} and y_{s+2}: which path carries it")
     b.legend(fontsize=7)
     b.grid(alpha=0.3, axis="y")
-    rules = (("successor", "successor\n(no memory)"), ("successor_with_memory", "successor,\ncopies remembered"),
+    rules = (("successor", "successor"), ("successor_with_memory", "with memory"),
              ("rank", "rank s"), ("random", "random input"))
     e = m["engineered"]
     c.bar(np.arange(len(rules)) - 0.2, [e[r]["token_accuracy"] for r, _ in rules], 0.4, label="tokens right")
@@ -1987,7 +1987,7 @@ EXTENSIONS = [
      lambda f: [_mm("probe_trained_learned", "r2_median")(f), _mm("probe_initial_learned", "r2_median")(f),
                 _mm("probe_trained_learned", "shuffled_r2_max")(f)], "mechanism"),
     ("median: live MLP neurons that one count #{x_i > t} explains (R^2 > 0.8), trained / untrained; the count where "
-     "the trained ones turn on (median)", "median",
+     "the trained ones switch on or off (median)", "median",
      lambda f: [_mm("neurons_trained", "share_of_live")(f), _mm("neurons_initial", "share_of_live")(f),
                 _mm("neurons_trained", "crossing_median")(f)], "mechanism"),
     ("median: test accuracy with the neurons that read one count silenced / with as many other live neurons "
@@ -1997,7 +1997,8 @@ EXTENSIONS = [
     ("median: the built circuit on the untrained weights (test accuracy): what it needs of learning", "median",
      _mm("test", "engineered_on_initial_weights"), "mechanism"),
     ("sort: share of the real query's score that is a function of key - previous output / of the key alone, per "
-     "step y2..y5 (best head)", "sort",
+     "step y2..y5 (best head; over every (t, x), most of which the model never meets: the two are confounded on the "
+     "pairs it does meet)", "sort",
      lambda f: [*f["sort_successor"]["eta2_key_minus_previous_best_head"], *f["sort_successor"]["eta2_key_best_head"]],
      "successor"),
     ("sort: previous output replaced by a number not among the inputs, between y_{s+1} and y_{s+2}: answers the "
