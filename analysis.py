@@ -717,8 +717,9 @@ def accuracy_without_neurons(params, tokens, targets, neurons, mean=False):
 
 def single_count_fits(pre, C):
     """For each neuron (a column of pre [batch, d_mlp]): the threshold t whose count C[:, t]
-    alone best explains it by a line (R^2 = squared correlation), that R^2, and the count at
-    which the line crosses zero (where the neuron turns on or off). [d_mlp] each."""
+    alone best explains it by a line (R^2 = squared correlation), that R^2, the count at
+    which the line crosses zero (where the neuron turns on or off) and the line's slope
+    (> 0: it turns on as the count grows). [d_mlp] each."""
     Pc = pre - pre.mean(0)
     Cc = C - C.mean(0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -729,7 +730,7 @@ def single_count_fits(pre, C):
     slope = (Pc * Cc[:, t]).sum(0) / np.maximum((Cc[:, t] ** 2).sum(0), 1e-300)
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = C.mean(0)[t] - pre.mean(0) / slope
-    return t, r2[cols, t], crossing
+    return t, r2[cols, t], crossing, slope
 
 
 # ============================================================================ sort: successor or rank
@@ -780,25 +781,33 @@ def score_by_difference(scores, n):
     return out
 
 
-def counterfactual_previous_output(params, tokens, targets, seed=0):
-    """Sort, decoding steps 2-4 (predicting y_{s+1} after y_s): put in place of y_s a number
-    t' that is not among the inputs, drawn strictly between y_{s+1} and y_{s+2} (tuples with
-    room there). Nothing is repeated, as the model never saw in training. 'The smallest input
-    above the token just written' now answers y_{s+2}; 'the input of rank s+1' (by position
-    in the output) still answers y_{s+1}. Per step: the fraction answering each, and how many
-    tuples were tested."""
+def counterfactual_tuples(tokens, targets, seed=0):
+    """For decoding steps s = 1..3: (s, the tuples with room, the moved tokens, y_{s+1},
+    y_{s+2}): y_s replaced by a number t' drawn strictly between y_{s+1} and y_{s+2}, in
+    the tuples where the two are at least 2 apart (t' is then no input)."""
     rng = np.random.default_rng(seed)
-    out = {}
     for s in range(1, 4):
         lo, hi = targets[:, s], targets[:, s + 1]                                  # y_{s+1}, y_{s+2}
         room = hi - lo >= 2
         t = lo[room] + 1 + (rng.random(room.sum()) * (hi[room] - lo[room] - 1)).astype(int)   # lo < t < hi
         moved = tokens[room].copy()
         moved[:, FIVE.sep + s] = t
+        yield s, room, moved, lo[room], hi[room]
+
+
+def counterfactual_previous_output(params, tokens, targets, seed=0):
+    """Sort, decoding steps 2-4 (predicting y_{s+1} after y_s): put in place of y_s a number
+    t' that is not among the inputs, drawn strictly between y_{s+1} and y_{s+2} (tuples with
+    room there; counterfactual_tuples). Nothing is repeated, as the model never saw in
+    training. 'The smallest input above the token just written' now answers y_{s+2}; 'the
+    input of rank s+1' (by position in the output) still answers y_{s+1}. Per step: the
+    fraction answering each, the replaced y_s, and how many tuples were tested."""
+    out = {}
+    for s, room, moved, lo, hi in counterfactual_tuples(tokens, targets, seed):
         pred = mg.forward(params, moved, SORT.n_read)[0][:, s].argmax(-1)
         out[f"y{s + 1}"] = {"tested": int(room.sum()),
-                            "answers_successor_of_t": float((pred == hi[room]).mean()),
-                            "answers_rank": float((pred == lo[room]).mean()),
+                            "answers_successor_of_t": float((pred == hi).mean()),
+                            "answers_rank": float((pred == lo).mean()),
                             "answers_the_replaced_output": float((pred == targets[room, s - 1]).mean())}
     return out
 
@@ -808,22 +817,16 @@ def counterfactual_paths(params, tokens, targets, seed=0):
     attention pattern that t' gives (every value, residual and MLP input as with y_s), or
     everything but the pattern (t' in the residual and among the values, the pattern y_s
     gives). Per step, the fraction answering the successor of t' and by rank, for each."""
-    rng = np.random.default_rng(seed)
     out = {}
-    for s in range(1, 4):
-        lo, hi = targets[:, s], targets[:, s + 1]
-        room = hi - lo >= 2
-        t = lo[room] + 1 + (rng.random(room.sum()) * (hi[room] - lo[room] - 1)).astype(int)   # as above
+    for s, room, moved, lo, hi in counterfactual_tuples(tokens, targets, seed):
         real = tokens[room]
-        moved = real.copy()
-        moved[:, FIVE.sep + s] = t
         patterns = {name: mg.forward(params, toks, SORT.n_read)[1]["pattern"][:, :, -SORT.n_read:]
                     for name, toks in (("real", real), ("moved", moved))}
         for path, toks, pattern in (("attention_only", real, patterns["moved"]),
                                     ("all_but_attention", moved, patterns["real"])):
             pred = forward_with_pattern(params, toks, SORT.n_read, pattern)[:, s].argmax(-1)
-            out.setdefault(path, {})[f"y{s + 1}"] = {"answers_successor_of_t": float((pred == hi[room]).mean()),
-                                                     "answers_rank": float((pred == lo[room]).mean())}
+            out.setdefault(path, {})[f"y{s + 1}"] = {"answers_successor_of_t": float((pred == hi).mean()),
+                                                     "answers_rank": float((pred == lo).mean())}
     return out
 
 

@@ -212,26 +212,31 @@ def code_digest():
 
 
 
-def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s, finished=None, stop_at=None):
+def save_checkpoint(path, cfg, params, opt, history, snapshots, epoch, wall_s, finished=None, stop_at=None,
+                    code=None, compress=False):
     """Write the run to `path` atomically (write_atomically): a crash or a failed write
     leaves the previous checkpoint as it was. finished: whether the run has reached its
-    end (its epochs, or its --stop-at); by default, whether epoch is cfg.epochs."""
+    end (its epochs, or its --stop-at); by default, whether epoch is cfg.epochs. opt None:
+    no AdamW state (a zoo file, see slim); code: the digest of the code that trained it
+    (by default this code's)."""
     finished = epoch >= cfg.epochs if finished is None else finished
     arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
-              "history": np.array(json.dumps(history)), "epoch": np.array(epoch),
-              "wall_s": np.array(wall_s), "adam_step": np.array(opt["step"]),
-              "finished": np.array(bool(finished)), "stop_at": np.array(np.nan if stop_at is None else stop_at),
-              "code": np.array(code_digest())}
+              "history": np.array(json.dumps(history)), "epoch": np.array(epoch), "wall_s": np.array(wall_s)}
+    if opt is not None:
+        arrays["adam_step"] = np.array(opt["step"])
+    arrays.update(finished=np.array(bool(finished)), stop_at=np.array(np.nan if stop_at is None else stop_at),
+                  code=np.array(code_digest() if code is None else code))
     for k, v in params.items():
         arrays[k] = to_numpy(v)
-        arrays[f"adam_m/{k}"] = to_numpy(opt["m"][k])
-        arrays[f"adam_v/{k}"] = to_numpy(opt["v"][k])
+        if opt is not None:
+            arrays[f"adam_m/{k}"] = to_numpy(opt["m"][k])
+            arrays[f"adam_v/{k}"] = to_numpy(opt["v"][k])
     if snapshots:
         arrays["snapshot_epochs"] = np.array([e for e, _ in snapshots])
         for k in params:
             arrays[f"snapshot/{k}"] = np.stack([s[k] for _, s in snapshots])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomically(path, lambda f: np.savez(f, **arrays))
+    write_atomically(path, lambda f: (np.savez_compressed if compress else np.savez)(f, **arrays))
 
 
 def _open_checkpoint(path):
@@ -407,19 +412,9 @@ def slim(src, dst, snapshot_every=None):
     ck = load_checkpoint(src)
     if not ck["finished"]:
         raise UsageError(unfinished_problem(src, run_state(src)))
-    cfg = ck["config"]
-    arrays = {"format": np.array("minigrok-1"), "config": np.array(json.dumps(dataclasses.asdict(cfg))),
-              "history": np.array(json.dumps(ck["history"])), "epoch": np.array(ck["epoch"]),
-              "wall_s": np.array(ck["wall_s"]), "finished": np.array(True), "stop_at": np.array(ck["stop_at"]),
-              "code": np.array(ck["code"] or "")}
-    arrays.update(ck["params"])
     kept = [(e, p) for e, p in ck["snapshots"] if snapshot_every and e % snapshot_every == 0]
-    if kept:
-        arrays["snapshot_epochs"] = np.array([e for e, _ in kept])
-        for k in ck["params"]:
-            arrays[f"snapshot/{k}"] = np.stack([p[k] for _, p in kept])
-    os.makedirs(os.path.dirname(os.path.abspath(dst)) or ".", exist_ok=True)
-    write_atomically(dst, lambda f: np.savez_compressed(f, **arrays))
+    save_checkpoint(dst, ck["config"], ck["params"], None, ck["history"], kept, ck["epoch"], ck["wall_s"], True,
+                    ck["stop_at"], code=ck["code"] or "", compress=True)
 
 
 # ============================================================================ the output

@@ -1176,9 +1176,9 @@ def median_mechanism(params, cfg, data):
     for label, p in (("trained", params), ("initial", init)):
         pre = an.mlp_pre_at_cls(p, test_tokens)
         live = ((pre > 0).mean(0) > 0.02) & ((pre > 0).mean(0) < 0.98)
-        t, r2, crossing = an.single_count_fits(pre, C)
+        t, r2, crossing, slope = an.single_count_fits(pre, C)
         reads = live & (r2 > SINGLE_COUNT)
-        slope_up = (pre[:, reads] * (C[:, t[reads]] - C[:, t[reads]].mean(0))).sum(0) > 0
+        slope_up = slope[reads] > 0
         if label == "trained":          # the intervention: silence them, against as many other live neurons
             others = np.flatnonzero(live & ~reads)
             rng = np.random.default_rng(0)

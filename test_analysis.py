@@ -476,9 +476,10 @@ def test_median_read_off_counts_and_single_count_fits_on_planted_neurons():
     slopes = np.array([1.0, -2.0, 0.5, 3.0])
     pre = np.c_[(C[:, t_planted] - 2.5) * slopes + 0.01 * rng.standard_normal((batch, 4)),
                 rng.standard_normal((batch, 2))]
-    t, r2, crossing = analysis.single_count_fits(pre, C)
+    t, r2, crossing, slope = analysis.single_count_fits(pre, C)
     assert (t[:4] == t_planted).all() and (r2[:4] > 0.99).all() and (r2[4:] < 0.05).all()
     np.testing.assert_allclose(crossing[:4], 2.5, atol=0.02)
+    np.testing.assert_allclose(slope[:4], slopes, rtol=0.01)
 
 
 def test_engineered_median_on_a_planted_embedding_and_its_shuffled_control():
