@@ -7,7 +7,9 @@ extracted algorithm put in place of the learned weights. For max, median and sor
 follow the study this project reproduces: order invariance, which input each head reads
 (by mean attention weight, not only argmax), QK scores of the queries the model really
 forms, line fits per dimension, OV copying and its robustness. Chance baselines (random
-vectors of the same dimension and count) sit beside the cosines.
+vectors of the same dimension and count) sit beside the cosines. For each task a circuit
+built by hand goes in place of learned parts (add_circuit, max_circuit, median_circuit):
+its accuracy, a control's, a baseline and its agreement with the model, as floats.
 
 Nothing here draws, judges or writes files: study.py runs the study (per-task drivers,
 plots, the claims table, findings.json and REPORT.md) on top of these helpers, and the
@@ -354,6 +356,43 @@ def closed_form_logits(logits, p, freqs):
     return alpha, fitted, float(explained)
 
 
+def add_circuit(logits, p, freqs, test_mask, draws=5, seed=0):
+    """Addition's built circuit against the model `logits` [p, p, p] on the test pairs
+    (test_mask [p, p]). Built: the closed form sum_k alpha_k cos(w_k (a + b - c)) over the
+    key frequencies (closed_form_logits: len(freqs) alphas fitted to the model's logits, the
+    frequencies read off W_E); nothing learned is kept. Control: the same fit on as many
+    non-key frequencies drawn at random, `draws` times (means). Baseline: the best constant
+    answer. Agreement: the share of test pairs where a circuit's answer is the model's.
+    A cosine with alpha > 0 at any frequency peaks at c = a + b (p prime), so the closed
+    form's accuracy holds by construction and a control's follows its alphas' signs: the
+    losses and the variance explained carry the comparison (uniform_loss = log p)."""
+    logits = np.asarray(logits, np.float64)
+    learned = logits[test_mask].argmax(-1)                                      # [test]
+
+    def measure(lg):                        # accuracy, loss, agreement with the model
+        loss, acc = loss_and_accuracy(lg, p, test_mask)
+        return acc, loss, float((lg[test_mask].argmax(-1) == learned).mean())
+
+    _, fitted, explained = closed_form_logits(logits, p, freqs)
+    others = np.setdiff1d(np.arange(1, (p - 1) // 2 + 1), freqs)
+    rng = np.random.default_rng(seed)
+    control, control_explained = [], []
+    for _ in range(draws):
+        _, lg, ex = closed_form_logits(logits, p, rng.choice(others, len(freqs), replace=False))
+        control.append(measure(lg))
+        control_explained.append(ex)
+    a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    target = ((a + b) % p)[test_mask]
+    out = dict(zip(("learned", "learned_loss"), measure(logits)[:2]))
+    out.update(zip(("engineered", "engineered_loss", "agreement"), measure(fitted)))
+    control = map(float, np.mean(control, 0))
+    out.update(zip(("control", "control_loss", "control_agreement"), control))
+    return {**out, "engineered_variance_explained": explained,
+            "control_variance_explained": float(np.mean(control_explained)),
+            "baseline": float(np.bincount(target, minlength=p).max() / len(target)),
+            "uniform_loss": float(np.log(p)), "built_numbers": len(freqs)}
+
+
 def spectrum(table, basis):
     """Norm of a table's 2-D Fourier components grouped by frequency: [K+1, K+1], entry
     (i, j) from a's frequency i and b's frequency j (cos and sin together; 0 is the
@@ -521,6 +560,58 @@ def engineered_max_accuracy(params, tokens, targets, n, k_slope, k_intercept):
     pattern = line_attention(params, tokens, n, k_slope, k_intercept).astype(np.float32)
     logits = forward_with_pattern(params, tokens, 1, pattern)
     return float((logits[:, 0].argmax(-1) == targets[:, 0]).mean())
+
+
+def copy_map(pattern, tokens):
+    """A copy map built in place of W_V, W_O, the MLP and W_U (0 numbers): the answer is the
+    input number at the position on which CLS's pattern [batch, head, 1, pos] puts the most
+    weight summed over heads (CLS itself left out; ties to the first). Predictions [batch]."""
+    weight = pattern[:, :, 0, FIVE.inputs].sum(1)                                  # [batch, 5]
+    return tokens[np.arange(len(tokens)), weight.argmax(1)]
+
+
+def shuffled_lines(k_slope, k_intercept, seed=0):
+    """The key lines' control: the (slope, intercept) pairs [head, d_head] permuted together
+    across heads and dimensions: the same numbers, no longer lined up with the query."""
+    perm = np.random.default_rng(seed).permutation(k_slope.size)
+    shuffle = lambda a: a.ravel()[perm].reshape(a.shape)
+    return shuffle(k_slope), shuffle(k_intercept)
+
+
+def max_circuit(params, tokens, targets, n, k_slope, k_intercept, draws=5):
+    """Max's built circuits against the model on tuples `tokens` (accuracies, and agreement:
+    the share of tuples where a circuit's answer is the model's).
+    engineered: the numbers' keys on the lines k = m x + c (built: 2 x head x d_head numbers,
+      fitted to the learned keys); W_E, W_pos, CLS's query and key, W_V, W_O, MLP, W_U learned.
+    engineered_copy: that attention, then copy_map (0 numbers) in place of W_V, W_O, the MLP
+      and W_U; learned: only CLS's query and own key. It answers the maximum whenever every
+      head's score rises with the number (attention_law's beta > 0: heads_rising).
+    copy_on_learned_attention: the model's own attention, then copy_map.
+    control, control_copy: engineered and engineered_copy on shuffled_lines (seeds 0..draws-1,
+      means). baseline: the input at the best fixed position (about 1/5)."""
+    learned = mg.forward(params, tokens, 1)[0][:, 0].argmax(-1)
+
+    def answers(pattern):                   # learned OV, MLP and W_U; the copy map
+        logits = forward_with_pattern(params, tokens, 1, pattern.astype(np.float32))
+        return logits[:, 0].argmax(-1), copy_map(pattern, tokens)
+
+    def measure(pred):                      # accuracy, agreement with the model
+        return [float((pred == targets[:, 0]).mean()), float((pred == learned).mean())]
+
+    out = {"learned": measure(learned)[0]}
+    preds = (*answers(line_attention(params, tokens, n, k_slope, k_intercept)),
+             copy_map(readout_pattern(params, tokens), tokens))
+    for name, pred in zip(("engineered", "engineered_copy", "copy_on_learned_attention"), preds):
+        out[name], out[f"{name}_agreement"] = measure(pred)
+    control = []
+    for seed in range(draws):
+        shuffled = line_attention(params, tokens, n, *shuffled_lines(k_slope, k_intercept, seed))
+        control.append([v for pred in answers(shuffled) for v in measure(pred)])
+    out.update(zip(("control", "control_agreement", "control_copy", "control_copy_agreement"),
+                   map(float, np.mean(control, 0))))
+    out["baseline"] = float((tokens[:, FIVE.inputs] == targets).mean(0).max())
+    out["heads_rising"] = int((attention_law(params, n, k_slope, k_intercept)[0] > 0).sum())
+    return out
 
 
 def weight_on_max(pattern, tokens):
@@ -731,6 +822,49 @@ def single_count_fits(pre, C):
     with np.errstate(divide="ignore", invalid="ignore"):
         crossing = C.mean(0)[t] - pre.mean(0) / slope
     return t, r2[cols, t], crossing, slope
+
+
+def count_neuron_answers(params, X, C, neurons, t, slope, crossing):
+    """Median: the answer read from CLS's residual after attention X [batch, d_model]
+    (cls_resid_mid) through the MLP and W_U, with the neurons `neurons` built from the
+    tuples' thermometer code C [batch, n]: post = ReLU(slope (C[:, t] - crossing)), three
+    numbers each (single_count_fits); the other neurons learned. Predictions [batch]."""
+    post = np.maximum(X @ params["W_in"].astype(np.float64) + params["b_in"], 0)  # [batch, d_mlp]
+    post[:, neurons] = np.maximum(slope * (C[:, t] - crossing), 0)
+    return ((X + post @ params["W_out"] + params["b_out"]) @ params["W_U"]).argmax(-1)
+
+
+def median_circuit(params, fit_tokens, tokens, targets, n, r2_min=0.8, draws=5):
+    """Median's built MLP neurons against the model on `tokens`. Built: the live neurons (on
+    for 2-98% of fit_tokens) that one count explains (R^2 > r2_min, single_count_fits on
+    fit_tokens), each ReLU(slope (C[t] - crossing)) (count_neuron_answers: 3 numbers each);
+    learned: W_E, W_pos, the attention, W_V, W_O, the other neurons, W_out, W_U. control: the
+    thresholds t permuted among the built neurons (`draws` draws, means); mean_ablated: those
+    neurons held at their mean; baseline: the input at the best fixed position. Agreement:
+    the share of tuples where the answer is the model's."""
+    def resid_and_counts(toks):             # CLS's residual (own attention) and the code C
+        X = cls_resid_mid(params, toks, readout_pattern(params, toks))           # [batch, d_model]
+        return X, threshold_counts(toks[:, FIVE.inputs], n).astype(np.float64)  # [batch, n]
+
+    X, C = resid_and_counts(fit_tokens)
+    pre = X @ params["W_in"].astype(np.float64) + params["b_in"]                  # [fit, d_mlp]
+    t, r2, crossing, slope = single_count_fits(pre, C)
+    on = (pre > 0).mean(0)
+    built = np.flatnonzero((on > 0.02) & (on < 0.98) & (r2 > r2_min))
+    X, C = resid_and_counts(tokens)
+    answers = lambda thresholds: count_neuron_answers(params, X, C, built, thresholds,
+                                                      slope[built], crossing[built])
+    learned = count_neuron_answers(params, X, C, [], [], [], [])
+    measure = lambda pred: [float((pred == targets[:, 0]).mean()), float((pred == learned).mean())]
+    rng = np.random.default_rng(0)
+    control = np.mean([measure(answers(rng.permutation(t[built]))) for _ in range(draws)], 0)
+    engineered = measure(answers(t[built]))
+    return {"learned": measure(learned)[0], "engineered": engineered[0],
+            "engineered_agreement": engineered[1],
+            "control": float(control[0]), "control_agreement": float(control[1]),
+            "mean_ablated": accuracy_without_neurons(params, tokens, targets, built, mean=True),
+            "baseline": float((tokens[:, FIVE.inputs] == targets).mean(0).max()),
+            "built_neurons": len(built), "built_numbers": 3 * len(built)}
 
 
 # ============================================================================ sort: successor or rank

@@ -3,7 +3,8 @@ known before it runs: tables and weights built with known frequencies for additi
 Fourier basis, key frequencies, progress measures, phases, ablations, the multiplication
 step in the neurons, W_out @ W_U, the logits' a+b-c structure, the embedding circles, the
 key-frequency threshold), and hand-worked models and tables for max, median and sort
-(forced attention, permutations, rank copying, fits, chance levels)."""
+(forced attention, permutations, rank copying, fits, chance levels, and the circuits built by hand
+beside their controls)."""
 import numpy as np
 import pytest
 
@@ -159,6 +160,31 @@ def test_key_frequency_counts_fall_as_the_threshold_rises():
     norms = np.r_[30.0, 10.0, np.ones(8)]                                 # shares 0.625, 0.21, 0.02 each; 1/K = 0.1
     counts = analysis.key_frequency_counts(norms, [0.1, 1, 3, 7])
     assert counts.tolist() == [10, 2, 1, 0]
+
+
+def test_add_circuit_on_planted_logits_with_wrong_answers():
+    """Logits that are a closed form on frequencies 3 and 7 (plus a constant per (a, b) and a
+    little noise), with a wrong answer planted on a few test pairs: the closed form answers
+    every pair, so its agreement is the model's accuracy; fitted on other frequencies, it
+    explains nothing and its loss is log p."""
+    p = 23
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    w = lambda k: 2 * np.pi * k / p
+    rng = np.random.default_rng(0)
+    logits = 30 * np.cos(w(3) * (a + b - c)) + 20 * np.cos(w(7) * (a + b - c))
+    logits += rng.standard_normal((p, p, 1)) + 0.05 * rng.standard_normal((p, p, p))
+    test = rng.random((p, p)) < 0.5
+    wrong = np.flatnonzero(test.ravel())[:10]                   # ten test pairs answer a + b + 1
+    wa, wb = np.unravel_index(wrong, (p, p))
+    logits[wa, wb, (wa + wb + 1) % p] += 100
+    out = analysis.add_circuit(logits, p, np.array([3, 7]), test, draws=3)
+    assert out["learned"] == pytest.approx(1 - 10 / test.sum())
+    assert out["engineered"] == 1 and out["agreement"] == out["learned"]
+    assert out["engineered_variance_explained"] > 0.95 and out["control_variance_explained"] < 0.01
+    assert out["control_loss"] > 0.95 * np.log(p) and out["engineered_loss"] < 1e-3
+    assert out["uniform_loss"] == pytest.approx(np.log(p)) and out["built_numbers"] == 2
+    target = (a[:, :, 0] + b[:, :, 0]) % p
+    assert out["baseline"] == np.bincount(target[test]).max() / test.sum()
 
 
 # ---- max, median, sort
@@ -402,6 +428,76 @@ def test_weight_on_max_of_a_pattern_worked_by_hand():
     np.testing.assert_allclose(analysis.weight_on_max(pattern, tokens), [0.6])
 
 
+def test_copy_map_reads_the_position_with_most_weight_summed_over_heads():
+    tokens = np.array([[3, 9, 1, 9, 2, 20], [5, 6, 7, 8, 4, 20], [5, 6, 7, 8, 4, 20]])
+    pattern = np.zeros((3, 2, 1, 6))
+    pattern[0, :, 0] = [[0.6, 0, 0.1, 0, 0, 0.3], [0, 0, 0.55, 0, 0, 0.45]]   # head 0 alone: 3
+    pattern[1, :, 0] = [[0, 0, 0, 0, 0, 1], [0, 0, 0, 0.2, 0.1, 0.7]]         # CLS is no answer
+    pattern[2, :, 0] = 1 / 6                                                   # a tie: the first
+    assert analysis.copy_map(pattern, tokens).tolist() == [1, 8, 5]
+
+
+def test_shuffled_lines_move_each_slope_with_its_intercept():
+    m = np.arange(12.0).reshape(3, 4)
+    m2, c2 = analysis.shuffled_lines(m, m + 100, seed=0)
+    np.testing.assert_array_equal(c2 - m2, 100)                    # the pairs stay together
+    assert sorted(m2.ravel()) == sorted(m.ravel()) and (m2 != m).any()
+    assert (analysis.shuffled_lines(m, m, seed=1)[0] != m2).any()
+
+
+def copying_max_model(n, beta=8.0):
+    """A max model whose CLS score is beta x (keys exactly on a line: key x e_0, the query
+    beta sqrt(d_head) e_0), -100 on CLS itself (its key e_1, the query -100 sqrt(d_head) e_1),
+    and which copies what it attends to: one-hot embeddings, OV twice the identity, no MLP,
+    W_U reading the number."""
+    d = n + 2                                                   # one-hot of 0..n-1 and CLS, then x
+    cfg = mg.Config(task="max", n=n, d_model=d, n_heads=1, d_head=d, d_mlp=4, dtype="float64")
+    params = mg.init_params(cfg)
+    params["W_E"] = np.eye(n + 1, d)
+    params["W_E"][:n, n + 1] = np.arange(n)
+    params["W_pos"] = np.zeros_like(params["W_pos"])
+    params["W_K"], params["W_Q"] = np.zeros((1, d, d)), np.zeros((1, d, d))
+    params["W_K"][0, n + 1, 0], params["W_Q"][0, n, 0] = 1, beta * np.sqrt(d)
+    params["W_K"][0, n, 1], params["W_Q"][0, n, 1] = 1, -100 * np.sqrt(d)
+    params["W_V"], params["W_O"] = np.eye(d)[None], 2 * np.eye(d)[None]
+    for k in ("W_in", "b_in", "W_out", "b_out"):
+        params[k] = np.zeros_like(params[k])
+    params["W_U"] = np.eye(d, n)
+    return params
+
+
+def test_max_circuit_on_a_planted_copying_model_with_two_outputs_swapped():
+    """The keys are exactly linear, so the key lines give the model's own attention
+    (agreement 1); W_U swaps the outputs n-2 and n-1, so the copy map, right everywhere,
+    agrees with the model exactly where the model is right. Shuffled lines move the slope
+    off the query's direction: far below the model. With the query turned round the model
+    attends to the minimum and the copy map follows it."""
+    n = 20
+    params = copying_max_model(n)
+    params["W_U"][:, [n - 2, n - 1]] = params["W_U"][:, [n - 1, n - 2]]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, n, (600, 5))
+    x[:360, 2] = x[:360].max(1)                          # position 2 holds the maximum more often
+    tokens, targets = tasks.sequences("max", x, n)
+    _, k = analysis.qk_vectors(params, n)
+    km, kc, _ = analysis.fit_linear(np.arange(n), k)
+    out = analysis.max_circuit(params, tokens, targets, n, km, kc)
+    right = ~np.isin(x.max(1), [n - 2, n - 1])
+    assert out["learned"] == pytest.approx(right.mean()) and out["heads_rising"] == 1
+    assert out["engineered"] == out["learned"] and out["engineered_agreement"] == 1
+    assert out["engineered_copy"] == 1 and out["engineered_copy_agreement"] == out["learned"]
+    assert out["copy_on_learned_attention"] == 1
+    assert out["control"] < 0.5 and out["control_copy"] < 0.5 and out["control_agreement"] < 0.6
+    assert out["baseline"] == pytest.approx((x[:, 2] == x.max(1)).mean())
+    params = copying_max_model(n, beta=-8.0)
+    _, k = analysis.qk_vectors(params, n)
+    km, kc, _ = analysis.fit_linear(np.arange(n), k)
+    out = analysis.max_circuit(params, tokens, targets, n, km, kc)
+    assert out["heads_rising"] == 0
+    assert out["engineered_agreement"] == out["engineered_copy_agreement"] == 1
+    assert out["engineered_copy"] == pytest.approx((x.min(1) == x.max(1)).mean())
+
+
 def test_sort_attention_by_rank_and_decoding_queries_of_a_uniform_model(tmp_path):
     cfg = mg.Config(task="sort", n=20, n_train=500, n_test=100, d_model=16, n_heads=2, d_head=8, d_mlp=32,
                     epochs=1, batch_size=250, eval_every=1)
@@ -498,6 +594,53 @@ def test_engineered_median_on_a_planted_embedding_and_its_shuffled_control():
     assert (pred == np.median(held[:, :5], 1)).all()
     control = analysis.engineered_median(params, fit, held, n, shuffle_seed=0)
     assert (control == np.median(held[:, :5], 1)).mean() < 0.4
+
+
+def counting_median_model(n):
+    """A median model built by hand: uniform attention (W_Q = 0) and OV the identity put
+    (e_CLS + sum_i e_{x_i}) / 6 beside CLS's one-hot, so #{x_i > t} = C[t] is linear in the
+    residual; neurons 2t and 2t+1 are ReLU(2 (C[t] - 2)) and ReLU(2 (C[t] - 3)), half their
+    difference 1[C[t] >= 3] = 1[t < median] written to dimension n+1+t; W_U scores each m' by
+    sum_{t < m'} 2 1[C[t] >= 3] - sum_{t >= m'} 1[C[t] >= 3] - m', which peaks at the median.
+    The last neuron, #{x_i = 5} - 0.5, reads no single count and writes nothing."""
+    d, m = 2 * n + 2, 2 * n + 1                      # one-hot 0..n, the n steps, a constant
+    cfg = mg.Config(task="median", n=n, d_model=d, n_heads=1, d_head=d, d_mlp=m, dtype="float64")
+    params = mg.init_params(cfg)
+    params["W_E"], params["W_pos"] = np.eye(n + 1, d), np.zeros_like(params["W_pos"])
+    params["W_Q"] = np.zeros((1, d, d))
+    params["W_V"], params["W_O"] = np.eye(d)[None], np.eye(d)[None]
+    above = np.arange(n)[:, None] > np.arange(n)[None, :]                         # [v, t]: v > t
+    params["W_in"] = np.zeros((d, m))
+    params["W_in"][5, -1] = 6
+    params["W_in"][:n, 0:2 * n:2] = params["W_in"][:n, 1:2 * n:2] = 2 * 6 * above   # slope 2, not 1
+    params["b_in"] = np.r_[np.repeat([[-4.0, -6.0]], n, 0).ravel(), -0.5]
+    params["W_out"] = np.zeros((m, d))
+    params["W_out"][np.arange(0, 2 * n, 2), n + 1 + np.arange(n)] = 0.5
+    params["W_out"][np.arange(1, 2 * n, 2), n + 1 + np.arange(n)] = -0.5
+    params["b_out"] = np.zeros(d)
+    params["b_out"][-1] = 1
+    params["W_U"] = np.zeros((d, n))
+    params["W_U"][n + 1:2 * n + 1] = np.where(above.T, 2.0, -1.0)        # [t, m']: 2 where t < m'
+    params["W_U"][-1] = -np.arange(n)
+    return params
+
+
+def test_median_circuit_rebuilds_planted_count_neurons_exactly():
+    """Every neuron of the planted model but the last is a ReLU of one count, so the built
+    neurons are the model's own (agreement 1) and the last is left learned; their thresholds
+    shuffled, or the neurons held at their mean, lose the median."""
+    n = 12
+    params = counting_median_model(n)
+    rng = np.random.default_rng(0)
+    fit, held = (tasks.sequences("median", rng.integers(0, n, (m, 5)), n) for m in (2000, 600))
+    out = analysis.median_circuit(params, fit[0], *held, n)
+    assert out["learned"] == 1 and out["engineered"] == 1 and out["engineered_agreement"] == 1
+    C = analysis.threshold_counts(fit[0][:, :5], n)
+    on = np.stack([C > 2, C > 3], -1).reshape(len(C), -1).mean(0)                 # neurons 2t, 2t+1
+    assert out["built_neurons"] == ((on > 0.02) & (on < 0.98)).sum() >= n             # not the last
+    assert out["built_numbers"] == 3 * out["built_neurons"]
+    assert out["control"] < 0.5 and out["mean_ablated"] < 0.5
+    assert out["baseline"] == pytest.approx((held[0][:, :5] == held[1]).mean(0).max())
 
 
 # ---------------------------------------------------------------- sort: successor or rank
