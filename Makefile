@@ -1,18 +1,33 @@
-# minigrok: see README.md. `make grok` trains modular addition to grokking,
-# `make test` runs the tests, `make bench` measures speed. Each first makes .venv.
+# minigrok: see README.md. `make grok` trains modular addition to grokking, `make tour` runs
+# tour.ipynb, `make test` runs the tests, `make bench` measures speed. Each first makes .venv.
 PY := .venv/bin/python
 
-.PHONY: grok test bench bench-peer interop gpu-check
+.PHONY: grok tour test bench bench-peer interop gpu-check
 
 # `make grok` is a demonstration: it trains again on each call, into its own runs/grok.npz.
 grok: .venv/ready
 	$(PY) minigrok.py --task add --out runs/grok.npz --overwrite
 
-test: .venv/ready .venv/cupy
-	$(PY) -m pytest -q test_minigrok.py test_runs.py test_analysis.py test_study.py test_interop.py test_peer.py test_gpu.py
+test: .venv/ready .venv/cupy .venv/tour
+	$(PY) -m pytest -q test_minigrok.py test_runs.py test_analysis.py test_study.py test_interop.py test_peer.py test_gpu.py \
+	  test_tour.py
 
 bench: .venv/ready
 	$(PY) bench.py time
+
+# ---------------------------------------------------------------- the tour
+# tour.ipynb walks through the zoo's models with analysis.py's helpers, committed with its
+# outputs so that GitHub shows its figures. After a change to analysis.py, minigrok.py or
+# zoo/, `make tour` runs it top to bottom (about 30 s) and writes the outputs back: commit the
+# notebook. test_tour.py (in `make test`) fails while they are not the ones the code gives.
+tour: .venv/ready .venv/tour
+	$(PY) tour.py run
+
+# nbclient, nbformat and ipykernel; .venv's python registered as the notebook's kernel 'python3'
+.venv/tour: requirements-tour.txt .venv/ready
+	$(PY) -m pip install -q -r requirements-tour.txt
+	$(PY) -m ipykernel install --sys-prefix > /dev/null
+	touch $@
 
 # ---------------------------------------------------------------- optional: PyTorch peer
 bench-peer: .venv/ready .venv/torch
@@ -90,9 +105,9 @@ zoo/SHA256SUMS: $(ZOO)
 # code, and `make -j2 figures` trains independent runs side by side. Each run is one
 # process with its own seed and output file, so the same rules map onto a job array.
 # Every claim-bearing run is trained on each init seed in SEEDS (the data split is fixed);
-# study.py judges each claim on every seed and reports k of n.
+# the study (python -m study) judges each claim on every seed and reports k of n.
 CODE := minigrok.py fast.py tasks.py config.py arrays.py checkpoint.py
-STUDY := study.py analysis.py $(CODE)
+STUDY := $(wildcard study/*.py) analysis.py $(CODE)
 # A run that is interrupted (Ctrl-C, kill, a reboot) is never taken for a finished one:
 # `minigrok.py --finish` trains into runs/NAME.unfinished.npz, saving every SAVE_EVERY
 # epochs and when stopped, and renames it onto the target runs/NAME.npz only once finished.
@@ -117,9 +132,9 @@ WIDTH_SEEDS := $(SEEDS)
 # `make -j2 runs` from nothing took 6,001 s (100 minutes; 6,901 s on 2026-12-04): each add_nanda
 # run ~1,130 s, add 87-134, max and max_augment 34-58, median ~105, sort, sort_small and sort_1head
 # 239-330; the width sweep 41% of the 11,546 run-seconds. With every checkpoint present,
-# re-running every study.py driver and the report (`make -j2 figures` after a change to study.py)
-# took 103 s twice (209 s with the Makefile and study.py of commit bcb190e, the same hour);
-# `python study.py report` alone takes seconds.
+# re-running every study driver and the report (`make -j2 figures` after a change to study/)
+# took 103 s twice (209 s with the Makefile and study code of commit bcb190e, the same hour);
+# `python -m study report` alone takes seconds.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(SEEDS),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda)
@@ -182,7 +197,7 @@ runs/width/median_d%.npz: $(CODE) | .venv/ready
 FIGURE_SEEDS := 0
 figure_flag = $(if $(filter $(lastword $(subst _s, ,$(1))),$(FIGURE_SEEDS)),,--findings-only)
 # one BLAS thread per analysis too, for the same reason as TRAIN's
-STUDY_PY := OPENBLAS_NUM_THREADS=1 $(PY) study.py
+STUDY_PY := OPENBLAS_NUM_THREADS=1 $(PY) -m study
 $(ADD_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
 	$(STUDY_PY) add $< figures/$* $(call figure_flag,$*)
 $(MAX_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)

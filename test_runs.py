@@ -858,9 +858,10 @@ def make_folder(tmp_path):
     """A folder make can train in: the Makefile, the code, and a .venv it takes as made."""
     folder = tmp_path / "repo"
     folder.mkdir()
-    for name in ("Makefile", "minigrok.py", "fast.py", "tasks.py", "config.py", "arrays.py", "checkpoint.py", "study.py",
+    for name in ("Makefile", "minigrok.py", "fast.py", "tasks.py", "config.py", "arrays.py", "checkpoint.py",
                  "analysis.py", "requirements.txt"):
         shutil.copy2(os.path.join(HERE, name), folder / name)
+    shutil.copytree(os.path.join(HERE, "study"), folder / "study", ignore=shutil.ignore_patterns("__pycache__"))
     (folder / ".venv").mkdir()
     (folder / ".venv" / "ready").touch()
     return folder
@@ -901,7 +902,7 @@ def check_interrupted_then_finished(folder, names, reference):
     for name in names:
         partial = name.replace(".npz", ".unfinished.npz")
         assert not (folder / name).exists() and not mg.run_state(str(folder / partial)).finished
-        done = subprocess.run([sys.executable, "study.py", "add", partial, "out", "--findings-only"], cwd=folder,
+        done = subprocess.run([sys.executable, "-m", "study", "add", partial, "out", "--findings-only"], cwd=folder,
                               capture_output=True, text=True)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         one_line(done.stderr.strip().splitlines(), "unfinished run", f"--finish --out {name}")

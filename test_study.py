@@ -1,5 +1,5 @@
-"""Tests of the study (study.py): the rule policy with planted values just inside and just
-outside each kind of rule, k-of-n aggregation, that no verdict is typed into study.py, a
+"""Tests of the study (the study/ package): the rule policy with planted values just inside and just
+outside each kind of rule, k-of-n aggregation, that no verdict is typed into study/, a
 whole mini study on tiny runs whose REPORT.md rows must all come from the claims table, and
 that the study refuses what it must not analyse (an unfinished run, another task's)."""
 import glob
@@ -17,8 +17,9 @@ import pytest
 import analysis
 import checkpoint
 import minigrok as mg
-import study
-from study import Rule
+import study.__main__ as cli
+from study import claims, report, width
+from study.claims import Rule
 
 
 # ---------------------------------------------------------------- the rule policy: planted values just inside and outside
@@ -56,23 +57,27 @@ def test_every_means_at_least_ninety_percent_of_the_items():
 @pytest.mark.parametrize("k,n,want", [(3, 3, 0), (2, 3, 0), (1, 3, 1), (0, 3, 2), (0, 0, 3), (1, 1, 0), (1, 2, 1),
                                       (2, 2, 0), (3, 5, 1), (4, 5, 0)])
 def test_k_of_n_seeds_gives_the_verdict_by_the_stated_policy(k, n, want):
-    assert study.verdict(k, n) == study.VERDICTS[want]
+    assert claims.verdict(k, n) == claims.VERDICTS[want]
 
 
 def test_no_verdict_is_typed_into_the_study_code():
-    """Verdict words appear in study.py only where VERDICTS is defined: every verdict is computed."""
+    """Verdict words appear in the study's code (study/*.py) only where VERDICTS is defined:
+    every verdict is computed."""
     words = re.compile(r"\b(reproduced|partly|not testable)\b", re.I)
-    src = open(study.__file__).read()
-    hits = [tok.start[0] for tok in tokenize.generate_tokens(io.StringIO(src).readline)
-            if tok.type == tokenize.STRING and words.search(tok.string)]
-    lines = src.splitlines()
-    assert hits and all(lines[i - 1].startswith("VERDICTS = ") for i in hits), [lines[i - 1] for i in hits]
+    hits = []
+    for path in glob.glob(os.path.join(os.path.dirname(claims.__file__), "*.py")):
+        src = open(path).read()
+        lines = src.splitlines()
+        hits += [(os.path.basename(path), lines[tok.start[0] - 1])
+                 for tok in tokenize.generate_tokens(io.StringIO(src).readline)
+                 if tok.type == tokenize.STRING and words.search(tok.string)]
+    assert hits and all(f == "claims.py" and line.startswith("VERDICTS = ") for f, line in hits), hits
     assert not words.search(open(analysis.__file__).read())
 
 
 def test_the_claims_table_holds_the_34_claims_in_the_study_order():
-    assert [c.number for c in study.CLAIMS] == list(range(1, 35))
-    for c in study.CLAIMS:
+    assert [c.number for c in claims.CLAIMS] == list(range(1, 35))
+    for c in claims.CLAIMS:
         assert c.words and c.quantity and c.runs and c.parts
         for p in c.parts:
             assert p.rule.describe().strip()            # an unknown kind has no description: KeyError
@@ -87,53 +92,53 @@ def robustness_curve(holds):
 
 
 def claim(number):
-    return next(c for c in study.CLAIMS if c.number == number)
+    return next(c for c in claims.CLAIMS if c.number == number)
 
 
 def test_judge_counts_seeds_and_says_why_a_part_cannot_be_tested():
     found = {"max": {0: robustness_curve(0.25), 1: robustness_curve(0.3), 2: robustness_curve(0.35)}}
-    row = study.judge(claim(22), found)
-    assert (row["k"], row["n"], row["verdict"]) == (2, 3, study.VERDICTS[0])
+    row = report.judge(claim(22), found)
+    assert (row["k"], row["n"], row["verdict"]) == (2, 3, claims.VERDICTS[0])
     found["max"][1] = robustness_curve(0.4)
-    assert study.judge(claim(22), found)["verdict"] == study.VERDICTS[1]
+    assert report.judge(claim(22), found)["verdict"] == claims.VERDICTS[1]
     tiny = {"W_pos_row_norms": [1e-4, 2e-4], "W_E_row_norm_median": 1.0, "pos_embed_diff_norm": 1e-4,
             "pos_embed_cosine": 0.9, "cosine_chance_pair": 0.3}
-    row = study.judge(claim(2), {"add_nanda": {0: tiny}})       # the |difference| is judged, the cosine is not
-    assert row["verdict"] == study.VERDICTS[2] and row["n"] == 1
+    row = report.judge(claim(2), {"add_nanda": {0: tiny}})       # the |difference| is judged, the cosine is not
+    assert row["verdict"] == claims.VERDICTS[2] and row["n"] == 1
     assert "noise floor" in row["not_testable"][0] and "0.0001" in row["not_testable"][0]
 
 
 def test_holds_to_reads_the_curve_from_alpha_zero_up_to_the_first_drop():
     curve = robustness_curve(0.2)
-    assert study.robustness_reading(curve) == 0.2
+    assert claims.robustness_reading(curve) == 0.2
     curve["ov_robustness_accuracy"][6] = 1.0                     # a recovery after the drop does not count
-    assert study.robustness_reading(curve) == 0.2
+    assert claims.robustness_reading(curve) == 0.2
     curve["ov_robustness_accuracy"][3] = 0.9899                  # just below 99%: ends the run at 0.1
-    assert study.robustness_reading(curve) == 0.1
+    assert claims.robustness_reading(curve) == 0.1
     curve["ov_robustness_accuracy"][3] = 0.99                    # 100% read with a 1-point allowance
-    assert study.robustness_reading(curve) == 0.2
-    assert study.robustness_reading({**curve, "ov_robustness_accuracy": [0.98] + [1.0] * 20}) is None   # never at 100%
+    assert claims.robustness_reading(curve) == 0.2
+    assert claims.robustness_reading({**curve, "ov_robustness_accuracy": [0.98] + [1.0] * 20}) is None   # never at 100%
 
 
 @pytest.mark.parametrize("holds,passes", [(0.2, True), (0.15, False), (None, False)])
 def test_claim_25_median_still_robust_can_fail(holds, passes):
     f = robustness_curve(holds if holds is not None else -1)     # -1: below 99% already at alpha 0
-    row = study.judge(claim(25), {"median": {0: f}})
-    assert row["verdict"] == study.VERDICTS[0 if passes else 2]
+    row = report.judge(claim(25), {"median": {0: f}})
+    assert row["verdict"] == claims.VERDICTS[0 if passes else 2]
 
 
 def test_claim_10_count_is_the_samplers_expectation_and_claim_13_reads_the_same_gain():
     plain = {"n": 100, "small_cut": 20, "train_max_below_n_over_5": 4, "train_tuples": 20000, "balanced_accuracy": 0.85,
              "final": {"test_acc": 0.99}}
-    assert study.expected_small_max(plain) == pytest.approx(40000 * 0.2 ** 5)            # 12.8, the same for every seed
+    assert claims.expected_small_max(plain) == pytest.approx(40000 * 0.2 ** 5)            # 12.8, the same for every seed
     aug = {**plain, "balanced_accuracy": 0.95, "final": {"test_acc": 0.995}}
     found = {"max": {0: plain}, "max_augment": {0: aug}}
-    ten = study.judge(claim(10), found)["seeds"]["0"]["parts"]
+    ten = report.judge(claim(10), found)["seeds"]["0"]["parts"]
     assert [p["passes"] for p in ten] == [True, None, True, True, True] and ten[1]["value"] == 8
-    assert study.judge(claim(13), found)["verdict"] == study.VERDICTS[2]     # +10 points is not marginal
+    assert report.judge(claim(13), found)["verdict"] == claims.VERDICTS[2]     # +10 points is not marginal
     found["max_augment"][0] = {**aug, "balanced_accuracy": 0.86}
-    assert study.judge(claim(13), found)["verdict"] == study.VERDICTS[0]
-    assert study.judge(claim(10), found)["verdict"] == study.VERDICTS[2]     # at most one of the two
+    assert report.judge(claim(13), found)["verdict"] == claims.VERDICTS[0]
+    assert report.judge(claim(10), found)["verdict"] == claims.VERDICTS[2]     # at most one of the two
     assert "contradict" in claim(13).quantity or "at most one" in claim(13).quantity
 
 
@@ -144,7 +149,7 @@ def test_every_number_as_query_part_is_not_testable_with_the_construction_shown(
         shown = [p for p in c.parts if p.label.startswith("study's construction")]
         assert needs and shown and all(p.rule.kind == "shown" for p in shown)
         for p in needs:
-            row = study.judge_part(p, {r: {} for r in c.runs})
+            row = report.judge_part(p, {r: {} for r in c.runs})
             assert "never forms this query" in row["not_testable"], (number, p.label)
 
 
@@ -170,12 +175,12 @@ def mini_study(tmp_path_factory):
             out = str(root / "runs" / f"{name}_s{s}.npz")
             os.makedirs(os.path.dirname(out), exist_ok=True)
             mg.train(cfg, out, verbose=False)
-            study.DRIVERS[cfg.task](out, str(root / "figures" / f"{name}_s{s}"))
+            cli.DRIVERS[cfg.task](out, str(root / "figures" / f"{name}_s{s}"))
         for d in (8, 16):
             mg.train(add(s, d_model=d, d_head=d // 2, epochs=20, snapshot_every=0), str(root / "runs" / f"wa{d}_{s}.npz"), verbose=False)
             mg.train(five("median", s, d_model=d, d_head=d // 2), str(root / "runs" / f"wm{d}_{s}.npz"), verbose=False)
-    study.width_sweep(sorted(glob.glob(str(root / "runs" / "w*.npz"))), str(root / "figures" / "width"))
-    counts = study.write_report(str(root / "figures"))
+    width.width_sweep(sorted(glob.glob(str(root / "runs" / "w*.npz"))), str(root / "figures" / "width"))
+    counts = report.write_report(str(root / "figures"))
     return root / "figures", counts
 
 
@@ -194,12 +199,12 @@ def test_mini_study_every_report_row_comes_from_the_claims_table(mini_study):
     figures, counts = mini_study
     text = (figures / "REPORT.md").read_text()
     table = json.loads((figures / "findings.json").read_text())
-    judged = study.judge_all(study.load_findings(str(figures)))
+    judged = report.judge_all(report.load_findings(str(figures)))
     rows = report_rows(text, "| # | the study |")
     assert [int(r[0]) for r in rows] == list(range(1, 35))
-    for row, claim, j, saved in zip(rows, study.CLAIMS, judged, table["claims"]):
+    for row, claim, j, saved in zip(rows, claims.CLAIMS, judged, table["claims"]):
         assert row[1] == claim.words.replace("|", "\\|")
-        assert row[-1] == j["verdict"] == saved["verdict"] and row[-1] in study.VERDICTS
+        assert row[-1] == j["verdict"] == saved["verdict"] and row[-1] in claims.VERDICTS
         assert row[-2] == f"{j['k']} of {j['n']}"
         for p in claim.parts:                                   # every part's rule and its values per seed
             assert f"{p.label}: {p.rule.describe()}".replace("|", "\\|") in row[3]
@@ -208,15 +213,15 @@ def test_mini_study_every_report_row_comes_from_the_claims_table(mini_study):
             assert "s0 " in row[4] and "s1 " in row[4]
     assert counts == table["counts"] and sum(counts.values()) == 34
     assert ", ".join(f"{n} {k}" for k, n in counts.items()) in text
-    for line in study.POLICY:
+    for line in claims.POLICY:
         assert line in text
-    assert study.REVISED_WHEN in text and all(r in text for r in study.REVISED)
-    assert table["revised"] == [study.REVISED_WHEN, *study.REVISED]
-    assert study.AGGREGATE in text
+    assert claims.REVISED_WHEN in text and all(r in text for r in claims.REVISED)
+    assert table["revised"] == [claims.REVISED_WHEN, *claims.REVISED]
+    assert claims.AGGREGATE in text
     beside = report_rows(text, "| # | per seed |")
     assert [int(r[0]) for r in beside] == list(range(1, 9))
     extensions = report_rows(text, "| analysis | run |")       # #15's analyses, one row each, every seed shown
-    assert [r[:2] for r in extensions] == [[e[0].replace("|", "\\|"), e[1]] for e in study.EXTENSIONS]
+    assert [r[:2] for r in extensions] == [[e[0].replace("|", "\\|"), e[1]] for e in report.EXTENSIONS]
     assert all(r[2].startswith("s0 ") and "<br>s1 " in r[2] for r in extensions)
 
 
@@ -234,24 +239,23 @@ def test_mini_study_drew_every_figure(mini_study):
     """Every figure of the gallery, and the width sweep's, is a picture with data drawn on
     it: at least 400 x 300 pixels, ink on at least 2% of them, at least 20 colours."""
     figures, _ = mini_study
-    paths = [figures / f"{run}_s0" / f"{name}.png" for run, names in study.GALLERY for name in names]
+    paths = [figures / f"{run}_s0" / f"{name}.png" for run, names in report.GALLERY for name in names]
     for path in paths + [figures / "width" / "width_sweep.png"]:
         (h, w), ink, colours = drawn(path)
         assert 3 * h >= 300 and 3 * w >= 400 and ink > 0.02 and colours >= 20, (path.name, h, w, ink, colours)
 
 
 @pytest.mark.slow
-def test_findings_only_gives_the_same_findings_without_figures(mini_study, tmp_path, monkeypatch):
-    """`study.py TASK CKPT OUT --findings-only` (make figures for seeds outside FIGURE_SEEDS):
+def test_findings_only_gives_the_same_findings_without_figures(mini_study, tmp_path):
+    """`python -m study TASK CKPT OUT --findings-only` (make figures for seeds outside FIGURE_SEEDS):
     findings.json byte for byte as with the figures drawn, no PNG, and none left from before."""
     figures, _ = mini_study
-    monkeypatch.setattr(study, "DRAW", True)                    # main sets it; restored after the test
     for name, task in (("add_nanda", "add"), ("max", "max"), ("median", "median"), ("sort", "sort")):
         out = tmp_path / name
         out.mkdir()
         (out / "stale.png").write_bytes(b"an old figure")
         run = figures.parent / "runs" / f"{name}_s1.npz"
-        assert study.main([task, str(run), str(out), "--findings-only"]) == 0
+        assert cli.main([task, str(run), str(out), "--findings-only"]) == 0
         assert sorted(p.name for p in out.iterdir()) == ["findings.json"], name
         assert (out / "findings.json").read_bytes() == (figures / f"{name}_s1" / "findings.json").read_bytes(), name
 
@@ -266,7 +270,7 @@ def test_make_figures_trains_first_and_draws_only_the_figure_seeds():
     plan = subprocess.run(["make", "-n", "-B", "figures", "FIGURE_SEEDS=0 2"], cwd=here, capture_output=True,
                           text=True, check=True).stdout.splitlines()
     train = [i for i, line in enumerate(plan) if " minigrok.py " in line and "--out runs/" in line]
-    analyse = [i for i, line in enumerate(plan) if " study.py " in line]
+    analyse = [i for i, line in enumerate(plan) if " -m study " in line]
     assert len(train) == 60 and len(analyse) == 8 * 3 + 2 and max(train) < min(analyse)
     assert all(plan[i].startswith("exec env OPENBLAS_NUM_THREADS=1 ") for i in train)
     assert all(plan[i].startswith("OPENBLAS_NUM_THREADS=1 ") for i in analyse)
@@ -286,14 +290,14 @@ def test_a_planted_finding_changes_the_row_and_its_verdict(mini_study, tmp_path)
         saved = json.loads(path.read_text())
         saved["measured"].update(robustness_curve(0.25))
         path.write_text(json.dumps(saved))
-    study.write_report(str(copy))
+    report.write_report(str(copy))
     row = next(r for r in report_rows((copy / "REPORT.md").read_text(), "| # | the study |") if r[0] == "22")
-    assert "s0 0.25 ok" in row[4] and "s1 0.25 ok" in row[4] and row[-1] == study.VERDICTS[0]
+    assert "s0 0.25 ok" in row[4] and "s1 0.25 ok" in row[4] and row[-1] == claims.VERDICTS[0]
 
 
 def test_report_without_findings_is_a_clear_error(tmp_path):
     with pytest.raises(mg.UsageError, match="findings.json found"):
-        study.write_report(str(tmp_path))
+        report.write_report(str(tmp_path))
 
 
 def test_study_refuses_a_checkpoint_of_the_wrong_task(tmp_path, capsys):
@@ -302,15 +306,15 @@ def test_study_refuses_a_checkpoint_of_the_wrong_task(tmp_path, capsys):
         paths[task] = str(tmp_path / f"{task}.npz")
         mg.train(mg.Config(task=task, n=12, n_train=300, n_test=60, d_model=8, n_heads=2, d_head=4, d_mlp=16,
                            epochs=1, batch_size=100), paths[task], verbose=False)
-    cases = [(["median", paths["sort"]], "task sort, but study.py median needs one of task median"),
-             (["sort", paths["median"]], "task median, but study.py sort needs one of task sort"),
+    cases = [(["median", paths["sort"]], "task sort, but python -m study median needs one of task median"),
+             (["sort", paths["median"]], "task median, but python -m study sort needs one of task sort"),
              (["max", paths["median"]], "needs one of task max"),
              (["add", paths["sort"]], "needs one of task add")]
     for argv, message in cases:
-        assert study.main(argv) == 2, argv
+        assert cli.main(argv) == 2, argv
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], lines
-    assert study.main(["nonsense"]) == 2
+    assert cli.main(["nonsense"]) == 2
     assert "usage" in capsys.readouterr().err
 
 
@@ -340,8 +344,8 @@ def test_readme_task_table_is_what_the_committed_findings_say():
 
 def test_converged_reads_the_last_fifth_of_the_test_loss():
     h = {"epoch": [0, 10, 20, 30, 40], "test_loss": [5.0, 4.0, 1.0, 0.101, 0.1]}
-    assert study.converged(h)                       # 0.101 -> 0.1 over the last fifth
-    assert not study.converged({**h, "test_loss": [5.0, 4.0, 1.0, 0.5, 0.1]})
+    assert width.converged(h)                       # 0.101 -> 0.1 over the last fifth
+    assert not width.converged({**h, "test_loss": [5.0, 4.0, 1.0, 0.5, 0.1]})
 
 
 def test_study_refuses_an_unfinished_checkpoint(tmp_path, capsys):
@@ -353,7 +357,7 @@ def test_study_refuses_an_unfinished_checkpoint(tmp_path, capsys):
     checkpoint.save_checkpoint(out, ck["config"], ck["params"], ck["opt"], ck["history"], [], 10, 0.0, False)
     capsys.readouterr()
     for argv in (["add", out, str(tmp_path / "fig")], ["width", out]):
-        assert study.main(argv) == 2
+        assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "study: error:" in err[0] and "unfinished run" in err[0], err
         assert f"--out {out} --resume" in err[0], err

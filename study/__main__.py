@@ -1,0 +1,65 @@
+"""python -m study: the study's command line (see __init__.py)."""
+import glob
+import os
+import sys
+
+import arrays
+import checkpoint
+import minigrok as mg
+from .addition import analyse_add
+from .maximum import analyse_max
+from .median_sort import analyse_median_or_sort
+from .report import write_report
+from .width import width_sweep
+
+DRIVERS = {
+    "add": analyse_add,
+    "max": analyse_max,
+    "median": analyse_median_or_sort,
+    "sort": analyse_median_or_sort,
+}
+USAGE = (
+    "study: usage: python -m study {add,max,median,sort} CHECKPOINT.npz [OUT_DIR] [--findings-only]"
+    " | width RUN.npz ... | report (OUT_DIR defaults to figures/<checkpoint name>; --findings-only:"
+    " findings.json without the figures)"
+)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    draw = "--findings-only" not in argv
+    argv = [a for a in argv if a != "--findings-only"]
+    try:
+        if argv[:1] == ["width"] and len(argv) > 1:
+            for path in argv[1:]:
+                checkpoint.require_finished(path)       # a run interrupted on its way is no result
+            width_sweep(argv[1:], "figures/width", draw)
+            print(f"figures/width/{'width_sweep.png and ' * draw}findings.json")
+            return 0
+        if argv == ["report"]:
+            print(f"figures/REPORT.md and figures/findings.json: {write_report()}")
+            return 0
+        if len(argv) not in (2, 3) or argv[0] not in DRIVERS:
+            print(USAGE, file=sys.stderr)
+            return 2
+        out_dir = (
+            argv[2]
+            if len(argv) == 3
+            else os.path.join("figures", os.path.splitext(os.path.basename(argv[1]))[0])
+        )
+        checkpoint.check_task(argv[1], argv[0], f"python -m study {argv[0]}")
+        checkpoint.require_finished(argv[1])
+        arrays.keep_freed_memory()  # the analyses' large temporaries reuse memory, as training's do
+        DRIVERS[argv[0]](argv[1], out_dir, draw)
+    except mg.UsageError as e:
+        print(f"study: error: {e}", file=sys.stderr)
+        return 2
+    if not draw:   # figures left from an earlier run would no longer match findings.json
+        for old in glob.glob(os.path.join(out_dir, "*.png")):
+            os.remove(old)
+    print(f"{'figures and ' * draw}findings.json in {out_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1272 @@
+"""The study's claims as one document: the rule policy written from the study's words, the
+kinds of rule (Rule: each both describes itself, the report's text, and checks a value, the
+verdict, so that findings.json and REPORT.md cannot disagree), the policy's constants, and
+CLAIMS, the 34 claims in the study's order: for each, the study's words, the quantity we
+measure, the runs it is measured on, and a rule per part. report.py judges them."""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+import analysis as an
+import minigrok as mg
+import tasks
+
+STUDY_BANDS = {
+    "max": (0.2, 0.3),
+    "sort": (0.3, 0.4),
+}  # the robustness the study states, in its words (claims 22, 34)
+GROKKED = {"add": 0.99, "median": 0.9}  # test accuracy that counts as generalised, for time-to-grok
+STILL_ROBUST = 0.2     # median's 'still robust' (claim 25): at least the lower end of max's band
+
+
+# ============================================================================ the rule policy
+# Written from the study's words, without this study's runs (none had been made); the previous,
+# single-seed pipeline's numbers (figures/REPORT.md at commit 937c2f6) were on record and in
+# view, which REPORT.md says. Every rule below is
+# one of these kinds; its text in REPORT.md comes from Rule.describe(), its verdict from
+# Rule.check(), so the report and findings.json cannot disagree.
+POLICY = [
+    "'about X' (a number): within +-25% of X.",
+    (
+        "'about X%' (an accuracy), '+X points' / 'by X%' (a gain in accuracy): within +-5"
+        " percentage points of X."
+    ),
+    (
+        "'~Nx', 'N times' (a ratio): within a factor sqrt(10) of N, N/sqrt(10) to N sqrt(10) (the"
+        " same order of magnitude)."
+    ),
+    (
+        "'about X of N' (a count in a random sample): the count our sampler is expected to give in"
+        " N draws, computed from its sampling law; it reproduces the study's X when X lies in the"
+        " central 95% of the Poisson distribution with that mean (the study's count is one draw)."
+        " It is a property of the data, the same on every seed; our own draw's count is shown"
+        " beside."
+    ),
+    "'~1eK' (an order of magnitude): at most sqrt(10) x 1eK (that order of magnitude, or smaller).",
+    "a range 'A-B': A <= value <= B, as the study states it.",
+    (
+        "'close', 'similar', 'invariant' (cosines): above the chance level, the 99th percentile of"
+        " the same statistic for random Gaussian vectors of the same dimension and count (for"
+        " activations: of random inputs with different answers)."
+    ),
+    (
+        "'very similar', 'close to 1' (cosines): at least 0.9 (within about 25 degrees), stricter"
+        " than 'close'; 'almost all' values close to 1: the 10th percentile at least 0.9."
+    ),
+    (
+        "'nearly perpendicular': not above that chance level (random vectors are already nearly"
+        " perpendicular, so this test cannot tell learned orthogonality from chance; the level is"
+        " shown)."
+    ),
+    "'(almost) exclusively' / 'never': a mean attention weight of at least 90% / at most 5%.",
+    (
+        "'every', 'each': the rule holds for at least 90% of the items (heads, dimensions, steps);"
+        " 'most', 'mostly': for more than half."
+    ),
+    (
+        "'near perfect': accuracy at least 95%; 'trains', 'generalises': test accuracy at least 90%"
+        " (whole sequences for sort); 'without first overfitting': test accuracy already"
+        " generalises (>= 90%) at the first evaluation where train accuracy reaches 99%."
+    ),
+    (
+        "'robust to X% of a competing value vector', 'before accuracy drops from 100%': the largest"
+        " mixing weight alpha on the 0.05 grid up to which accuracy stays >= 99% (at it and at"
+        " every smaller alpha; 100% read with a 1-point allowance for a finite test set); accuracy"
+        " below 99% at alpha 0 never was at 100%, and fails. 'Still robust': at least the lower end"
+        " of the max claim's range (0.2). One reading for claims 22, 25 and 34."
+    ),
+    (
+        "'periodic', 'sparse', 'a few frequencies': more than half of the non-constant Fourier"
+        " energy (or variance) in one or a few frequencies, a few being more than none and at most"
+        " 6.25 (the upper end of the study's own 'about 5', claim 8), so that 'a few' and 'about 5'"
+        " agree."
+    ),
+    "'symmetric': relative asymmetry ||S - S^T|| / ||S|| at most 10%.",
+    (
+        "'a (roughly) straight line': median R^2 of the line fits at least 0.8; 'not linear':"
+        " median line R^2 below 0.8 (the complement: no value is both); 'polynomial': median R^2 of"
+        " a cubic at least 0.8."
+    ),
+    (
+        "'grows with': correlation with the number above 0.5; 'close' (a table recomputed from"
+        " fits): correlation at least 0.9."
+    ),
+    "'better', 'worse', 'rather than': the direction of the comparison.",
+    "'marginally': a change of at most 2 percentage points either way.",
+    (
+        "'no interpretation', 'hard to interpret': the simple readings tested here fail: no head"
+        " puts a mean attention weight of 0.5 on one input rank at any step, and the real query's"
+        " scores fit a line in the key number with median R^2 below 0.8."
+    ),
+    (
+        "A number as the query: the model forms queries only at CLS/SEP and the output positions,"
+        " so a part that needs a number as the query cannot be tested (the reason is computed); the"
+        " study's construction is computed and shown beside it, not judged."
+    ),
+]
+REVISED_WHEN = (
+    "These rules were revised after an outside referee's read of them (issue #14), when the"
+    " previous pipeline's numbers were visible; no run of this study existed yet. Each change:"
+)
+REVISED = [
+    (
+        "1: the quantity states the study's setup (5,000 pairs; p, lr, weight decay not stated) and"
+        " how ours differs."
+    ),
+    (
+        "2: the |difference| is judged even when W_pos is at the weight-decay noise floor (only the"
+        " cosine is then untestable)."
+    ),
+    "3: the mean difference is shown beside the judged largest one (the study names no statistic).",
+    (
+        "7: 'a few' frequencies is a count of at most 6.25, the upper end of claim 8's 'about 5'"
+        " (was: a tenth of (p-1)/2)."
+    ),
+    (
+        "9: 'without first overfitting' is test accuracy >= 90% when train accuracy first reaches"
+        " 99% (was: the epoch of test 99% no later than that of train 99%, which a one-evaluation"
+        " lag failed); the epoch difference is shown."
+    ),
+    (
+        "10: the count of small maxima is judged as the sampler's expected count in 40k draws,"
+        " computed from n and the cut, against the study's one draw (Poisson 95%; was: our draw's"
+        " count within +-25% of 10); our draw is shown; the gain (~+10 points) is judged as well as"
+        " the two levels."
+    ),
+    (
+        "11: the loss ratio reads '~10x' as within a factor sqrt(10) (was +-25%), the gain '+5"
+        " points' as +-5 points (was +-25%); sort's y3 is greedily decoded (was teacher-forced, now"
+        " shown beside)."
+    ),
+    (
+        "13: measured on the balanced test set (was: the random test set, where small maxima are"
+        " almost absent, so it could hardly fail); it is claim 10's gain, and the quantity says the"
+        " two claims contradict each other there."
+    ),
+    "15: 'close to 1' adds a judged part, the 10th percentile of the pair cosines at least 0.9.",
+    (
+        "17, 18, 33: every part that needs a number as the query cannot be tested (computed"
+        " reason), the study's construction shown beside (18's q line fit and slope signs were"
+        " judged; 33's 'second number moved' had no value shown)."
+    ),
+    (
+        "22, 25, 34: 'holds to' is the largest alpha up to which accuracy stays >= 99% from alpha"
+        " 0, computed from the curve (was: the largest alpha anywhere on the curve at >= 99%);"
+        " accuracy at alpha 0 shown."
+    ),
+    "23: sort's greedily decoded y3 loss (as claim 11), the teacher-forced one shown.",
+    (
+        "24, 32: the same simple readings for both: the largest weight on one rank at any step (32"
+        " was: on the step's own rank) and the real query's score line R^2 (24 was: the key lines'"
+        " R^2, now shown)."
+    ),
+    "27: 'very similar' is a mean cosine of at least 0.9 (was: above chance).",
+    "30: 'never' is judged per head, every head (was: the mean over heads, now shown).",
+    "31: 'mostly' adds a judged part, the positional share above one half.",
+    (
+        "33: 'not linear' is a line R^2 below 0.8, the complement of claim 18's 'roughly a straight"
+        " line' (was below 0.9)."
+    ),
+]
+# the only place verdict words are written
+VERDICTS = ("reproduced", "partly", "not reproduced", "not testable")
+AGGREGATE = (
+    "Each claim is judged on every seed: a seed reproduces it when every part that can be tested"
+    " there passes its rule. With k of n testable seeds: {0} if k >= ceil(2n/3), {1} if k >= 1, {2}"
+    " if k = 0; {3} if no seed can be tested (the reason is computed and shown)."
+).format(*VERDICTS)
+
+
+def verdict(k, n):
+    """k of n seeds reproduce a claim -> the overall verdict, by AGGREGATE."""
+    if n == 0:
+        return VERDICTS[3]
+    return VERDICTS[0] if k >= math.ceil(2 * n / 3) else VERDICTS[1] if k >= 1 else VERDICTS[2]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the policy: kind and its parameters. every: the value is a list (per
+    head, step, ...) and the rule must hold for at least EVERY of its items."""
+    kind: str
+    a: float = None
+    b: float = None
+    every: bool = False
+
+    def describe(self):
+        a, b = fmt(self.a), fmt(self.b)
+        text = {
+            "about": lambda: f"within +-25% of {a} ({fmt(0.75 * self.a)} to {fmt(1.25 * self.a)})",
+            "about_points": lambda: f"within +-5 points of {fmt(100 * self.a)}%",
+            "order_of": lambda: f"at most sqrt(10) x {a} = {fmt(math.sqrt(10) * self.a)}",
+            "ratio": lambda: (
+                f"within a factor sqrt(10) of {a} ({fmt(self.a / math.sqrt(10))} to"
+                f" {fmt(self.a * math.sqrt(10))})"
+            ),
+            "poisson": lambda: (
+                f"the study's {a} inside the central 95% of a Poisson count with this mean"
+            ),
+            "range": lambda: f"between {a} and {b}",
+            "few": lambda: (
+                f"more than 0 and at most 1.25 x {a} = {fmt(1.25 * self.a)} (the upper end of"
+                f" 'about {a}')"
+            ),
+            "at_least": lambda: f">= {a}",
+            "at_most": lambda: f"<= {a}",
+            "above": lambda: f"> {a}",
+            "below": lambda: f"< {a}",
+            "equals": lambda: f"= {a}",
+            "above_chance": lambda: "above the chance level",
+            "not_above_chance": lambda: "not above the chance level",
+            "shown": lambda: "shown, not judged",
+        }[self.kind]()
+        return text + (f", for every item (at least {EVERY:.0%})" if self.every else "")
+
+    def check(self, value, chance=None):
+        """True if value passes (every: the items that pass are at least EVERY of them); None
+        for 'shown'."""
+        if self.kind == "shown":
+            return None
+        if self.every:
+            items = [self.check_one(v, chance) for v in value]
+            return bool(np.mean(items) >= EVERY)
+        return self.check_one(value, chance)
+
+    def check_one(self, v, chance):
+        if v is None:                          # never happened (e.g. never reached 99%): fails
+            return False
+        a, b = self.a, self.b
+        return bool(
+            {
+                "about": lambda: abs(v - a) <= 0.25 * abs(a),
+                "about_points": lambda: abs(v - a) <= 0.05,
+                "order_of": lambda: v <= math.sqrt(10) * a,
+                "range": lambda: a <= v <= b,
+                "few": lambda: 0 < v <= 1.25 * a,
+                "ratio": lambda: a / math.sqrt(10) <= v <= a * math.sqrt(10),
+                "poisson": lambda: poisson_interval(v)[0] <= a <= poisson_interval(v)[1],
+                "at_least": lambda: v >= a,
+                "at_most": lambda: v <= a,
+                "above": lambda: v > a,
+                "below": lambda: v < a,
+                "equals": lambda: v == a,
+                "above_chance": lambda: v > chance,
+                "not_above_chance": lambda: v <= chance,
+            }[self.kind]()
+        )
+
+
+EVERY = 0.9
+
+
+def fmt(x, none="never"):
+    if x is None:
+        return none
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, float) and abs(x) >= 1000 and x == int(x):
+        return f"{int(x):,}"
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    if isinstance(x, int) and abs(x) >= 1000:
+        return f"{x:,}"
+    if isinstance(x, (list, tuple)):
+        return "[" + ", ".join(fmt(v, none) for v in x) + "]"
+    return str(x)
+
+
+def poisson_interval(mean, level=0.95):
+    """The central `level` interval [lo, hi] of a Poisson count with this mean: lo the
+    smallest k with
+    P(N <= k) > (1 - level) / 2, hi the smallest k with P(N <= k) >= (1 + level) / 2."""
+    lo, k, cdf = None, 0, 0.0
+    while True:
+        cdf += (
+            math.exp(k * math.log(mean) - mean - math.lgamma(k + 1)) if mean > 0 else float(k == 0)
+        )
+        if lo is None and cdf > (1 - level) / 2:
+            lo = k
+        if cdf >= (1 + level) / 2:
+            return lo, k
+        k += 1
+
+
+class NotTestable(Exception):
+    """A part of a claim that cannot be measured on this run; the message is its computed reason."""
+
+
+def need(ok, reason):
+    if not ok:
+        raise NotTestable(reason)
+
+
+@dataclass(frozen=True)
+class Part:
+    label: str          # what is measured
+    measure: object     # F -> value, or (value, chance level); F maps a role to that run's findings
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class Claim:
+    number: int
+    words: str          # the study's words (its claim list, in its order)
+    quantity: str       # how it is measured, in words
+    runs: dict  # role -> run name: figures/<run>_s<seed>/findings.json ('width': figures/width)
+    parts: tuple
+    beside: dict = None # another run shown beside, not judged (the fast default addition run)
+
+
+ABOUT, PTS, ORDER, RANGE, FEW, RATIO, POISSON = (
+    "about",
+    "about_points",
+    "order_of",
+    "range",
+    "few",
+    "ratio",
+    "poisson",
+)
+AT_LEAST, AT_MOST, ABOVE, BELOW, EQUALS, CHANCE, NOT_CHANCE, SHOWN = (
+    "at_least", "at_most", "above", "below", "equals", "above_chance", "not_above_chance", "shown")
+STUDY_CUT = 20 / 100          # the study's 'below 20' of numbers 0..99, as a fraction of n
+
+
+def _reached(f, key, window_end):
+    """The epoch f[key] records; a run too short to have reached the window's end cannot
+    tell 'never'."""
+    need(
+        f[key] is not None or f["epochs_trained"] >= window_end,
+        f"not reached in {f['epochs_trained']} epochs, fewer than the {window_end:,.0f} the window"
+        " reaches",
+    )
+    return f[key]
+
+
+def _w_pos_testable(f):
+    a, b = f["W_pos_row_norms"]
+    need(
+        min(a, b) >= f["W_E_row_norm_median"] / 10,
+        f"W_pos rows at the weight-decay noise floor: norms {fmt(a)}, {fmt(b)} against W_E's median"
+        f" row norm {fmt(f['W_E_row_norm_median'])} (under a tenth of it)",
+    )
+
+
+def _no_number_query(task):
+    lay = tasks.LAYOUTS[task]
+    raise NotTestable(
+        "the model never forms this query: it reads queries only at position(s)"
+        f" {list(range(lay.first_read, lay.n_ctx))} (tasks.LAYOUTS; CLS/SEP and the outputs), so a"
+        " number at x1 is only ever a key"
+    )
+
+
+NANDA = mg.PRESETS["nanda"]
+HOLDS = 0.99                  # '100%' with a 1-point allowance for a finite test set
+
+
+def robustness_reading(f):
+    """The policy's robustness reading of the run's curve (ov_robustness_alpha, _accuracy): the
+    largest grid alpha up to which accuracy stays >= HOLDS at every alpha from 0 (an.holds_to)."""
+    return an.holds_to(f["ov_robustness_alpha"], f["ov_robustness_accuracy"], HOLDS)
+
+
+def expected_small_max(f, draws=40000):
+    """The expected count, in `draws` tuples of five numbers drawn uniformly from 0..n-1 (tasks.py;
+    dropping repeated tuples changes it negligibly), of tuples whose max is below the cut:
+    draws (cut / n)^5."""
+    return draws * (f["small_cut"] / f["n"]) ** tasks.N_INPUTS
+
+
+def _largest_rank_weight(f):
+    """The largest mean attention weight any head puts on one input rank, at any step."""
+    return float(np.max(f["attention_weight_by_rank"]))
+
+
+ROBUST = (
+    "the policy's robustness reading: the largest alpha (0.05 grid) up to which accuracy stays >="
+    " 99% with every head's attention forced onto {0} and a fraction alpha of {1} mixed in"
+    " (accuracy at alpha 0 shown). The target keeps the larger weight until alpha 0.5, so a copier"
+    " read out linearly would hold to just below 0.5"
+)
+
+
+def _median_at_sort_epochs(F):
+    e = F["sort"]["epochs_trained"]
+    snap = F["median"].get("snapshot_test", {}).get(str(e))
+    need(snap is not None, f"the median run has no weights at epoch {e} (the sort run's length)")
+    return snap
+
+
+def _width_best(F, task):
+    best = F["width"].get(task, {}).get("best_width_per_seed", {}).get(str(F["seed"]))
+    need(best is not None, f"no {task} width run of this seed converged")
+    return best
+
+
+def _width_best_of_all(F, task):
+    """The width with the lowest final test loss among all of this seed's runs, converged or not."""
+    losses = _width_column(F, task, "final_test_loss")
+    need(all(v is not None for v in losses), f"a {task} width run has no final test loss")
+    return F["width"][task]["widths"][int(np.argmin(losses))]
+
+
+def _width_column(F, task, key):
+    """One value per width of the sweep (in the order of its widths) for this seed."""
+    w = F["width"].get(task)
+    need(w is not None, f"no {task} width runs")
+    return [w["runs"].get(f"d{d}_s{F['seed']}", {}).get(key) for d in w["widths"]]
+
+
+CLAIMS = [
+    Claim(
+        1,
+        "Loss curves show grokking: it begins around epoch 10k and ends around 15k (their setup).",
+        "first epoch with test accuracy >= 10% (begins) and >= 99% (ends). The study's setup: 5,000"
+        " training pairs (its p, lr and weight decay are not stated). Ours differs: Nanda et al.'s"
+        " preset, p {p}, {f:.0%} of the pairs = {m:,} training pairs, lr {lr:g}, weight decay"
+        " {wd:g}, full batch, 20k epochs here where Nanda et al. trained {e}k; the window is judged"
+        " on this, the nearest setup we have".format(
+            p=NANDA["p"],
+            f=NANDA["frac_train"],
+            m=int(NANDA["frac_train"] * NANDA["p"] ** 2),
+            lr=NANDA["lr"],
+            wd=NANDA["weight_decay"],
+            e=NANDA["epochs"] // 1000,
+        ),
+        {"add": "add_nanda"},
+        (
+            Part(
+                "begins",
+                lambda F: _reached(F["add"], "epoch_test_acc_10", 1.25 * 10000),
+                Rule(ABOUT, 10000),
+            ),
+            Part(
+                "ends",
+                lambda F: _reached(F["add"], "epoch_test_acc_99", 1.25 * 15000),
+                Rule(ABOUT, 15000),
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        2,
+        "Position embeddings 0 and 1 are close but not equal: norm of the difference 0.766, cosine"
+        " similarity 0.617.",
+        "|W_pos[0] - W_pos[1]| and their cosine (chance: 99th percentile |cosine| of two random"
+        " vectors). The |difference| is judged always; the cosine is not tested when a row is at"
+        " the weight-decay noise floor (under a tenth of W_E's median row norm), where the angle of"
+        " two near-zero rows means nothing",
+        {"add": "add_nanda"},
+        (
+            Part("|difference|", lambda F: F["add"]["pos_embed_diff_norm"], Rule(ABOUT, 0.7655)),
+            Part(
+                "cosine",
+                lambda F: (
+                    _w_pos_testable(F["add"]),
+                    (F["add"]["pos_embed_cosine"], F["add"]["cosine_chance_pair"]),
+                )[1],
+                Rule(ABOUT, 0.6173),
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        3,
+        "The model is commutative: largest difference of neuron activations between (x, y) and (y,"
+        " x) is about 1e-5.",
+        "max |pre-ReLU activation(a, b) - activation(b, a)| over all p^2 inputs (the study prints"
+        " 'difference in neuron activations' without naming its statistic: the largest, the claim's"
+        " reading and the strictest, is judged; the mean and the largest relative to the largest"
+        " activation are shown; the study adds that 'any possible difference is eliminated at the"
+        " MLP', so the same after the ReLU is shown too)",
+        {"add": "add_nanda"},
+        (
+            Part("max difference", lambda F: F["add"]["swap_max_abs_diff"], Rule(ORDER, 1e-5)),
+            Part("mean difference", lambda F: F["add"]["swap_mean_abs_diff"], Rule(SHOWN)),
+            Part(
+                "relative to the largest activation",
+                lambda F: F["add"]["swap_max_abs_diff_relative"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "after the ReLU: max / mean difference",
+                lambda F: [
+                    F["add"]["swap_post_relu_max_abs_diff"],
+                    F["add"]["swap_post_relu_mean_abs_diff"],
+                ],
+                Rule(SHOWN),
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        4,
+        "The = token pays about equal attention (~0.5) to positions 0 and 1, in every head.",
+        "mean attention from '=' to position 0, per head, over all p^2 inputs",
+        {"add": "add_nanda"},
+        (
+            Part(
+                "per head",
+                lambda F: F["add"]["attention_to_pos0_mean_per_head"],
+                Rule(ABOUT, 0.5, every=True),
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        5,
+        "Attention to position 0, as a function of (x, y), is periodic.",
+        "share of the attention table's non-constant 2-D Fourier energy in the cells (k,0), (0,k),"
+        " (k,k) of W_E's key frequencies k, mean over heads (chance: the share of those cells)",
+        {"add": "add_nanda"},
+        (
+            Part(
+                "energy share",
+                lambda F: (
+                    F["add"]["attention_energy_in_key_frequencies"],
+                    F["add"]["attention_energy_chance"],
+                ),
+                Rule(ABOVE, 0.5),
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        6,
+        "Neuron activations after the MLP's up-projection are periodic in (x, y).",
+        "median over neurons of the variance share in the neuron's best frequency (chance: the same"
+        " for random tables)",
+        {"add": "add_nanda"},
+        (
+            Part(
+                "median share",
+                lambda F: (
+                    F["add"]["neuron_variance_in_best_frequency_median"],
+                    F["add"]["neuron_best_frequency_chance"],
+                ),
+                Rule(ABOVE, 0.5),
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        7,
+        "In the 2-D Fourier basis, attention and neuron activations are sparse: a few frequencies,"
+        " symmetric in (x, y).",
+        "the neurons' key frequencies (a count; 'a few' read with the same cut-off as claim 8's"
+        " 'about 5'); asymmetry of the attention spectra (mean over heads) and of the neurons'"
+        " (median)",
+        {"add": "add_nanda"},
+        (
+            Part(
+                "neuron key frequencies",
+                lambda F: F["add"]["n_key_frequencies_neurons"],
+                Rule(FEW, 5),
+            ),
+            Part(
+                "attention asymmetry",
+                lambda F: F["add"]["attention_spectrum_asymmetry"],
+                Rule(AT_MOST, 0.1),
+            ),
+            Part(
+                "neuron asymmetry",
+                lambda F: F["add"]["neuron_spectrum_asymmetry_median"],
+                Rule(AT_MOST, 0.1),
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        8,
+        "W_E in the Fourier basis: only about 5 frequencies are important.",
+        f"key frequencies of W_E: share of its squared Fourier norm above {an.KEY_FACTOR:g}x the"
+        " uniform share 1/K",
+        {"add": "add_nanda"},
+        (
+            Part(
+                "key frequencies", lambda F: F["add"]["n_key_frequencies_embedding"], Rule(ABOUT, 5)
+            ),
+        ),
+        beside={"add": "add"},
+    ),
+    Claim(
+        9,
+        "Max generalises without first overfitting (no grokking); sort does not generalise at the"
+        " original data size; a 10x larger training set fixes sort.",
+        "max: test accuracy at the first evaluation where train accuracy reaches 99% (a lag of one"
+        " evaluation is not 'overfitting first'; the epochs of test 99% minus train 99% shown);"
+        " sort's test sequence accuracy with a tenth of the training set (the same optimiser steps)"
+        " and with all of it",
+        {"max": "max", "small": "sort_small", "sort": "sort"},
+        (
+            Part(
+                "max: test accuracy when train first reaches 99%",
+                lambda F: F["max"]["test_acc_at_train_99"],
+                Rule(AT_LEAST, 0.9),
+            ),
+            Part(
+                "max: test 99% minus train 99% (epochs)",
+                lambda F: (
+                    None
+                    if None in (F["max"]["epoch_test_acc_99"], F["max"]["epoch_train_acc_99"])
+                    else F["max"]["epoch_test_acc_99"] - F["max"]["epoch_train_acc_99"]
+                ),
+                Rule(SHOWN),
+            ),
+            Part(
+                "sort, 1/10 data: sequence accuracy",
+                lambda F: F["small"]["final"]["test_seq_acc"],
+                Rule(BELOW, 0.9),
+            ),
+            Part(
+                "sort, all data: sequence accuracy",
+                lambda F: F["sort"]["final"]["test_seq_acc"],
+                Rule(AT_LEAST, 0.9),
+            ),
+        ),
+    ),
+    Claim(
+        10,
+        "Random 5-tuples rarely have small maxima (about 10 of 40k below 20); augmenting training"
+        " with small-number tuples raises accuracy on the augmented test set from ~85% to ~95%.",
+        "the count of small maxima is a property of the sampler, the same on every seed (one data"
+        " split): the expected count of 40k uniform tuples with max below n/5, 40000 (cut/n)^5, is"
+        " judged as a count in a random sample (the study's 10 is one draw), our training draw's"
+        " count per 40k shown beside. The augmentation is judged on the test set balanced over"
+        " answers (every answer equally often: our 'augmented test set'): the gain and both levels,"
+        " without and with --augment",
+        {"max": "max", "aug": "max_augment"},
+        (
+            Part(
+                "expected per 40k below n/5",
+                lambda F: expected_small_max(F["max"]),
+                Rule(POISSON, 10),
+            ),
+            Part(
+                "our draw, per 40k",
+                lambda F: 40000 * F["max"]["train_max_below_n_over_5"] / F["max"]["train_tuples"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "balanced accuracy gain",
+                lambda F: F["aug"]["balanced_accuracy"] - F["max"]["balanced_accuracy"],
+                Rule(PTS, 0.10),
+            ),
+            Part(
+                "balanced accuracy, plain", lambda F: F["max"]["balanced_accuracy"], Rule(PTS, 0.85)
+            ),
+            Part(
+                "balanced accuracy, augmented",
+                lambda F: F["aug"]["balanced_accuracy"],
+                Rule(PTS, 0.95),
+            ),
+        ),
+    ),
+    Claim(
+        11,
+        "Sort is learned better than median on the same data: ~10x lower loss and ~+5 points"
+        " accuracy.",
+        "sort's middle output y3 (the median), greedily decoded (the model's own y1, y2 fed back),"
+        " against the median run at the same epoch, same data: median loss / y3 loss, and y3"
+        " accuracy minus median accuracy; the teacher-forced y3 (given the true y1, y2) shown"
+        " beside",
+        {"sort": "sort", "median": "median"},
+        (
+            Part(
+                "loss ratio",
+                lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_greedy_test_loss"],
+                Rule(RATIO, 10),
+            ),
+            Part(
+                "accuracy gain",
+                lambda F: F["sort"]["y3_greedy_test_accuracy"]
+                - _median_at_sort_epochs(F)["test_acc"],
+                Rule(PTS, 0.05),
+            ),
+            Part(
+                "loss ratio, teacher-forced y3",
+                lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_test_loss"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "accuracy gain, teacher-forced y3",
+                lambda F: F["sort"]["y3_test_accuracy"] - _median_at_sort_epochs(F)["test_acc"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        12,
+        "Width sweep: final test loss is best at d_model = 32 for addition (bias-variance U shape),"
+        " and at d_model = 512 for median.",
+        "per seed, the width with the lowest final test loss among the runs that converged (test"
+        " loss changed <= 25% over the last fifth), the same epochs for every width; time-to-grok"
+        " and convergence shown per width (widths in figures/width)",
+        {"width": "width"},
+        (
+            Part("addition: best width", lambda F: _width_best(F, "add"), Rule(EQUALS, 32)),
+            Part("median: best width", lambda F: _width_best(F, "median"), Rule(EQUALS, 512)),
+            Part(
+                "addition: best width of all runs, converged or not",
+                lambda F: _width_best_of_all(F, "add"),
+                Rule(SHOWN),
+            ),
+            Part(
+                "median: best width of all runs, converged or not",
+                lambda F: _width_best_of_all(F, "median"),
+                Rule(SHOWN),
+            ),
+            Part("widths", lambda F: F["width"]["add"]["widths"], Rule(SHOWN)),
+            Part(
+                "addition: final test loss, by width",
+                lambda F: _width_column(F, "add", "final_test_loss"),
+                Rule(SHOWN),
+            ),
+            Part(
+                "median: final test loss, by width",
+                lambda F: _width_column(F, "median", "final_test_loss"),
+                Rule(SHOWN),
+            ),
+            Part(
+                f"addition: epoch of test accuracy >= {GROKKED['add']:.0%}, by width",
+                lambda F: _width_column(F, "add", "time_to_grok"),
+                Rule(SHOWN),
+            ),
+            Part(
+                f"median: epoch of test accuracy >= {GROKKED['median']:.0%}, by width",
+                lambda F: _width_column(F, "median", "time_to_grok"),
+                Rule(SHOWN),
+            ),
+            Part(
+                "addition: converged, by width",
+                lambda F: _width_column(F, "add", "converged"),
+                Rule(SHOWN),
+            ),
+            Part(
+                "median: converged, by width",
+                lambda F: _width_column(F, "median", "converged"),
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        13,
+        "A special data set of edge cases improves performance only marginally.",
+        "max: the special data set is the augmentation of claim 10 (tuples of small numbers, the"
+        " edge cases random tuples miss) and performance is read on the same test set as claim 10,"
+        " balanced over answers (where the edge cases count; the study does not say which set): the"
+        " gain with --augment over without. It is the same gain as claim 10's, which the study puts"
+        " at ~+10 points there and calls marginal here, so on one test set at most one of the two"
+        " can pass. The random test set's change is shown beside (small maxima are ~(1/5)^5 of it,"
+        " so it can hardly move)",
+        {"max": "max", "aug": "max_augment"},
+        (
+            Part(
+                "balanced accuracy gain",
+                lambda F: F["aug"]["balanced_accuracy"] - F["max"]["balanced_accuracy"],
+                Rule(RANGE, -0.02, 0.02),
+            ),
+            Part(
+                "random test set change",
+                lambda F: F["aug"]["final"]["test_acc"] - F["max"]["final"]["test_acc"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        14,
+        "Max: position embeddings of the 5 inputs are close to each other and nearly perpendicular"
+        " to CLS.",
+        "mean cosine of the inputs' W_pos rows; mean |cosine| of CLS's with them (chance: random"
+        " vectors)",
+        {"max": "max"},
+        (
+            Part(
+                "inputs mean cosine",
+                lambda F: (
+                    F["max"]["pos_cosine_inputs_mean"],
+                    F["max"]["pos_cosine_inputs_chance"],
+                ),
+                Rule(CHANCE),
+            ),
+            Part(
+                "CLS mean |cosine|",
+                lambda F: (
+                    F["max"]["pos_cosine_cls_inputs_mean_abs"],
+                    F["max"]["pos_cosine_cls_chance"],
+                ),
+                Rule(NOT_CHANCE),
+            ),
+        ),
+    ),
+    Claim(
+        15,
+        "Max: pre-ReLU activations for all 120 orderings of 5 numbers have cosine similarity close"
+        " to 1: order does not matter.",
+        "smallest cosine of CLS's pre-ReLU activations over pairs of orderings against chance (the"
+        " 99th percentile over pairs of 120 random tuples with different answers; pairs with the"
+        " same answer have cosines near 1 whatever the order); 'almost all close to 1': the 10th"
+        " percentile over pairs at least 0.9; the min centred on the random tuples' mean activation"
+        " shown",
+        {"max": "max"},
+        (
+            Part(
+                "min cosine",
+                lambda F: (
+                    F["max"]["permutation_cosine_min"],
+                    F["max"]["permutation_cosine_chance"],
+                ),
+                Rule(CHANCE),
+            ),
+            Part(
+                "close to 1: 10th percentile over pairs",
+                lambda F: F["max"]["permutation_cosine_p10"],
+                Rule(AT_LEAST, 0.9),
+            ),
+            Part(
+                "min cosine, centred",
+                lambda F: (
+                    F["max"]["permutation_cosine_centred_min"],
+                    F["max"]["permutation_cosine_centred_chance"],
+                ),
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        16,
+        "Max: every head at CLS attends (almost) exclusively to the position holding the largest"
+        " number.",
+        "mean attention weight from CLS on the maximum's position(s), per head, test set",
+        {"max": "max"},
+        (
+            Part(
+                "mean weight per head",
+                lambda F: F["max"]["head_mean_attention_on_max"],
+                Rule(AT_LEAST, 0.9, every=True),
+            ),
+            Part(
+                "when the runner-up is max-1",
+                lambda F: F["max"]["head_mean_attention_on_max_runner_up_close"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "argmax on the maximum",
+                lambda F: F["max"]["head_top_attention_on_max_fraction"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        17,
+        "QK: the un-normalised score for (query number, key number) grows with the key; near the"
+        " diagonal the difference is small.",
+        "the real query (CLS) against every number at each input position: correlation of the score"
+        " with the number, per head. 'Near the diagonal' needs a number as the query and cannot be"
+        " tested; the study's table (a number at CLS's position as query) shown: correlation of its"
+        " score with |query - key|, mean over heads",
+        {"max": "max"},
+        (
+            Part(
+                "CLS score vs key number, per head",
+                lambda F: F["max"]["cls_score_key_correlation_per_head"],
+                Rule(ABOVE, 0.5, every=True),
+            ),
+            Part(
+                "near the diagonal (a number as query)",
+                lambda F: _no_number_query("max"),
+                Rule(ABOVE, 0.5),
+            ),
+            Part(
+                "study's construction: score vs |query - key|",
+                lambda F: F["max"]["number_query_score_distance_correlation"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        18,
+        "Each dimension of q and of k is roughly a straight line in the input number; a dimension"
+        " increasing in q is decreasing in k; numbers 0-20 are under-represented and flat.",
+        "per-dimension line fits of k (numbers at the inputs); k slope on 0..n/5 against n/5..n. q"
+        " of a number needs a number as the query (the study puts it at CLS's position): its line"
+        " fit and the slopes' signs cannot be tested; the study's construction is shown",
+        {"max": "max"},
+        (
+            Part("k median R^2", lambda F: F["max"]["k_fit_r2_median"], Rule(AT_LEAST, 0.8)),
+            Part(
+                "q median R^2 (a number as query)",
+                lambda F: _no_number_query("max"),
+                Rule(AT_LEAST, 0.8),
+            ),
+            Part(
+                "q, k slopes of opposite sign (a number as query)",
+                lambda F: _no_number_query("max"),
+                Rule(AT_LEAST, 0.9),
+            ),
+            Part(
+                "study's construction: q median R^2",
+                lambda F: F["max"]["q_fit_r2_median"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "study's construction: slopes of opposite sign",
+                lambda F: F["max"]["q_k_slopes_opposite_sign_fraction"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "k flatter below n/5",
+                lambda F: F["max"]["k_flatter_below_n_over_5_fraction"],
+                Rule(ABOVE, 0.5),
+            ),
+        ),
+    ),
+    Claim(
+        19,
+        "Fitting y = m x + c per dimension gives attention = softmax(0.15 (x - 59.53)): 0.15 acts"
+        " as an inverse temperature, 59.5 is the centre of the effective data (20-100).",
+        "the CLS query against the fitted key lines: beta (mean over heads; the model's scores are"
+        " q.k / sqrt(d_head), so beta is per unit of those; the study's sum (m x + c)(m x + c)"
+        " names no scaling: beta without it shown) and x0 (median). x0 cancels in the softmax over"
+        " the five inputs, softmax(beta (x - x0)) = softmax(beta x); it sets only the weight"
+        " against CLS's own key",
+        {"max": "max"},
+        (
+            Part("beta", lambda F: F["max"]["attention_beta"], Rule(ABOUT, 0.15)),
+            Part("x0", lambda F: F["max"]["attention_x0"], Rule(ABOUT, 59.53)),
+            Part(
+                "beta without the 1/sqrt(d_head) of the attention scores",
+                lambda F: F["max"]["attention_beta"] * math.sqrt(F["max"]["d_head"]),
+                Rule(SHOWN),
+            ),
+            Part(
+                "mean weight on the max: the lines' law, per head",
+                lambda F: F["max"]["line_law_weight_on_max"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "mean weight on the max: the model, per head",
+                lambda F: F["max"]["head_mean_attention_on_max"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        20,
+        "The score table recomputed from the fitted lines is close to the original.",
+        "correlation of the CLS query's scores against learned keys and against keys on the fitted"
+        " lines (all heads)",
+        {"max": "max"},
+        (
+            Part(
+                "CLS scores, correlation",
+                lambda F: F["max"]["cls_score_fit_correlation"],
+                Rule(AT_LEAST, 0.9),
+            ),
+            Part(
+                "number-query table (study's), correlation",
+                lambda F: F["max"]["number_query_table_fit_correlation"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "engineered model, test accuracy",
+                lambda F: F["max"]["engineered_test_accuracy"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        21,
+        "The OV circuit copies: with attention on the right position, accuracy is near perfect"
+        " except for 0-20.",
+        "accuracy with every head's attention forced onto the maximum, balanced test set, outputs"
+        " >= n/5 and below",
+        {"max": "max"},
+        (
+            Part(
+                "outputs >= n/5",
+                lambda F: F["max"]["ov_forced_accuracy_balanced_large_outputs"],
+                Rule(AT_LEAST, 0.95),
+            ),
+            Part(
+                "outputs < n/5",
+                lambda F: F["max"]["ov_forced_accuracy_balanced_small_outputs"],
+                Rule(BELOW, 0.95),
+            ),
+        ),
+    ),
+    Claim(
+        22,
+        "Copying is robust: 20-30% of a competing value vector can be mixed in before accuracy"
+        " drops from 100%.",
+        ROBUST.format("the maximum", "the runner-up's value vector") + " (test set)",
+        {"max": "max"},
+        (
+            Part("holds to alpha", lambda F: robustness_reading(F["max"]), Rule(RANGE, 0.2, 0.3)),
+            Part(
+                "accuracy at alpha 0", lambda F: F["max"]["ov_robustness_accuracy"][0], Rule(SHOWN)
+            ),
+        ),
+    ),
+    Claim(
+        23,
+        "Median: loss curves (it trains, with worse loss than sort).",
+        "median's final test accuracy; its test loss over sort's greedily decoded y3 loss at the"
+        " same epoch (as in claim 11; teacher-forced shown)",
+        {"median": "median", "sort": "sort"},
+        (
+            Part("test accuracy", lambda F: F["median"]["final"]["test_acc"], Rule(AT_LEAST, 0.9)),
+            Part(
+                "loss / sort's",
+                lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_greedy_test_loss"],
+                Rule(ABOVE, 1),
+            ),
+            Part(
+                "loss / sort's, teacher-forced y3",
+                lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_test_loss"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        24,
+        "Median: no interpretation found for the attention pattern.",
+        "the simple readings, as in claim 32: the largest mean attention weight any head puts on"
+        " one input rank; median R^2 of a line through the real query's (CLS's) scores against the"
+        " key number; the key lines' R^2 shown",
+        {"median": "median"},
+        (
+            Part(
+                "largest weight on one rank",
+                lambda F: _largest_rank_weight(F["median"]),
+                Rule(BELOW, 0.5),
+            ),
+            Part(
+                "CLS score line R^2",
+                lambda F: F["median"]["sep_score_line_r2_median"],
+                Rule(BELOW, 0.8),
+            ),
+            Part("k line R^2", lambda F: F["median"]["k_fit_r2_median"], Rule(SHOWN)),
+        ),
+    ),
+    Claim(
+        25,
+        "Median: the OV circuit is still robust.",
+        ROBUST.format("the median", "the next-ranked input's value vector")
+        + "; 'still': at least the max claim's lower end, 0.2 (test set)",
+        {"median": "median"},
+        (
+            Part(
+                "holds to alpha",
+                lambda F: robustness_reading(F["median"]),
+                Rule(AT_LEAST, STILL_ROBUST),
+            ),
+            Part(
+                "accuracy at alpha 0",
+                lambda F: F["median"]["ov_robustness_accuracy"][0],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        26,
+        "Sort: loss and accuracy curves (it trains).",
+        "sort's final test sequence accuracy (greedy decoding)",
+        {"sort": "sort"},
+        (
+            Part(
+                "sequence accuracy",
+                lambda F: F["sort"]["final"]["test_seq_acc"],
+                Rule(AT_LEAST, 0.9),
+            ),
+        ),
+    ),
+    Claim(
+        27,
+        "Sort: position embeddings of the first five positions are very similar (positional"
+        " invariance).",
+        "mean cosine of the inputs' W_pos rows; 'very similar': at least 0.9 (chance shown: random"
+        " vectors)",
+        {"sort": "sort"},
+        (
+            Part(
+                "inputs mean cosine",
+                lambda F: (
+                    F["sort"]["pos_cosine_inputs_mean"],
+                    F["sort"]["pos_cosine_inputs_chance"],
+                ),
+                Rule(AT_LEAST, 0.9),
+            ),
+        ),
+    ),
+    Claim(
+        28,
+        "Sort: neuron activations are invariant to the ordering of the input.",
+        "smallest cosine of the pre-ReLU activations at the five readouts over the 120 orderings"
+        " (also centred, as in claim 15); chance: pairs of random tuples with different answers",
+        {"sort": "sort"},
+        (
+            Part(
+                "min cosine",
+                lambda F: (
+                    F["sort"]["permutation_cosine_min"],
+                    F["sort"]["permutation_cosine_chance"],
+                ),
+                Rule(CHANCE),
+            ),
+            Part(
+                "min cosine, centred",
+                lambda F: (
+                    F["sort"]["permutation_cosine_centred_min"],
+                    F["sort"]["permutation_cosine_centred_chance"],
+                ),
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        29,
+        "Sort: when predicting the last output, heads attend most to the position holding the"
+        " maximum; the step before attends to the second largest, and so on.",
+        "at each step, does the best head's largest mean attention weight fall on the input of the"
+        " step's rank",
+        {"sort": "sort"},
+        (
+            Part(
+                "steps attending their rank most",
+                lambda F: F["sort"]["steps_own_rank_attended_most_fraction"],
+                Rule(AT_LEAST, EVERY),
+            ),
+            Part(
+                "that weight, per step",
+                lambda F: F["sort"]["own_rank_weight_per_step"],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        30,
+        "Sort: the current token attends only to the inputs (and one other position, per head),"
+        " never to previously predicted tokens.",
+        "attention weight on the outputs before the current one, per head ('never' for each head),"
+        " mean over test inputs and the steps predicting y3..y5; the mean over heads shown",
+        {"sort": "sort"},
+        (
+            Part(
+                "on previous outputs, per head",
+                lambda F: F["sort"]["attention_on_previous_outputs_per_head"],
+                Rule(AT_MOST, 0.05, every=True),
+            ),
+            Part(
+                "on previous outputs, mean over heads",
+                lambda F: F["sort"]["attention_on_previous_outputs_mean"],
+                Rule(SHOWN),
+            ),
+            Part("on the inputs", lambda F: F["sort"]["attention_on_inputs_mean"], Rule(SHOWN)),
+        ),
+    ),
+    Claim(
+        31,
+        "Sort: the prediction depends on the position being predicted rather than on 'the smallest"
+        " number larger than the current one'.",
+        "replace y_s by y_(s+1) at its position (steps 2-4, each weighted equally): share of"
+        " answers y_(s+1) (positional) minus y_(s+2) (successor), 'rather than'; the positional"
+        " share, 'mostly' (the study's wording)",
+        {"sort": "sort"},
+        (
+            Part(
+                "positional minus successor",
+                lambda F: F["sort"]["intervention_position_answer"]
+                - F["sort"]["intervention_successor_answer"],
+                Rule(ABOVE, 0),
+            ),
+            Part(
+                "positional share",
+                lambda F: F["sort"]["intervention_position_answer"],
+                Rule(ABOVE, 0.5),
+            ),
+        ),
+    ),
+    Claim(
+        32,
+        "Sort: a one-head model is still hard to interpret.",
+        "the simple readings, as in claim 24: the largest mean attention weight the one head puts"
+        " on one input rank at any step; median R^2 of a line through the real SEP query's scores"
+        " against the key number; its weight on the step's own rank (mean over steps) shown",
+        {"one": "sort_1head"},
+        (
+            Part(
+                "largest weight on one rank",
+                lambda F: _largest_rank_weight(F["one"]),
+                Rule(BELOW, 0.5),
+            ),
+            Part(
+                "SEP score line R^2",
+                lambda F: F["one"]["sep_score_line_r2_median"],
+                Rule(BELOW, 0.8),
+            ),
+            Part("weight on own rank", lambda F: F["one"]["own_rank_weight_mean"], Rule(SHOWN)),
+        ),
+    ),
+    Claim(
+        33,
+        "Sort: QK scores against input values look polynomial rather than linear; no pattern when"
+        " the second number moves to other positions.",
+        "the real queries (the previous output at each decoding position) against every number at"
+        " each input: median R^2 of a line and of a cubic in the key number. 'The second number"
+        " moved' needs x1 as the query and cannot be tested; 'no pattern' would be no cubic fit;"
+        " the study's construction (a number at x1 as query, keys at x2..x5) shown. The study's"
+        " passage follows its line 'we also tried one head', so it may be about the one-head model:"
+        " judged on the sort run as written before any run, the one-head run's values shown",
+        {"sort": "sort", "one": "sort_1head"},
+        (
+            Part(
+                "line R^2", lambda F: F["sort"]["decoding_score_line_r2_median"], Rule(BELOW, 0.8)
+            ),
+            Part(
+                "cubic R^2",
+                lambda F: F["sort"]["decoding_score_cubic_r2_median"],
+                Rule(AT_LEAST, 0.8),
+            ),
+            Part(
+                "second number moved: cubic R^2 (x1 as query)",
+                lambda F: _no_number_query("sort"),
+                Rule(BELOW, 0.8),
+            ),
+            Part(
+                "study's construction: line R^2",
+                lambda F: F["sort"]["x1_query_score_line_r2_median"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "study's construction: cubic R^2",
+                lambda F: F["sort"]["x1_query_score_cubic_r2_median"],
+                Rule(SHOWN),
+            ),
+            Part(
+                "one head: line R^2 / cubic R^2",
+                lambda F: [
+                    F["one"]["decoding_score_line_r2_median"],
+                    F["one"]["decoding_score_cubic_r2_median"],
+                ],
+                Rule(SHOWN),
+            ),
+        ),
+    ),
+    Claim(
+        34,
+        "Sort: OV copying is robust to 30-40% of a competing value vector.",
+        ROBUST.format("each answer's input", "the value vector of a neighbour in rank")
+        + " (test set, teacher-forced, all five outputs). As for claim 33, the passage follows the"
+        " study's one-head line: judged on the sort run, the one-head run's shown",
+        {"sort": "sort", "one": "sort_1head"},
+        (
+            Part("holds to alpha", lambda F: robustness_reading(F["sort"]), Rule(RANGE, 0.3, 0.4)),
+            Part(
+                "accuracy at alpha 0", lambda F: F["sort"]["ov_robustness_accuracy"][0], Rule(SHOWN)
+            ),
+            Part("one head: holds to alpha", lambda F: robustness_reading(F["one"]), Rule(SHOWN)),
+        ),
+    ),
+]
