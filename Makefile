@@ -104,8 +104,11 @@ zoo/SHA256SUMS: $(ZOO)
 # Checkpoints are the targets: `make figures` trains only what is missing or older than the
 # code, and `make -j2 figures` trains independent runs side by side. Each run is one
 # process with its own seed and output file, so the same rules map onto a job array.
-# Every claim-bearing run is trained on each init seed in SEEDS (the data split is fixed);
-# the study (python -m study) judges each claim on every seed and reports k of n.
+# The cheap families (default addition, max, max_augment, median) are trained on the init
+# seeds in SEEDS and, on a second data split (DATA_SEED2), on SPLIT2_SEEDS; the long ones (the
+# Nanda runs, sort's three) on FEW_SEEDS. The study (python -m study) judges each claim on
+# every seed its runs have, and analyses each run's untrained initial weights too
+# (figures/untrained/): a rule that passes there is vacuous.
 CODE := minigrok.py fast.py tasks.py config.py arrays.py checkpoint.py
 STUDY := $(wildcard study/*.py) analysis.py $(CODE)
 # A run that is interrupted (Ctrl-C, kill, a reboot) is never taken for a finished one:
@@ -119,7 +122,10 @@ STUDY := $(wildcard study/*.py) analysis.py $(CODE)
 # runs of two threads each on two cores would spend their time waiting on each other.
 SAVE_EVERY := 1000
 TRAIN := exec env OPENBLAS_NUM_THREADS=1 $(PY) minigrok.py --quiet --device cpu --save-every $(SAVE_EVERY) --finish
-SEEDS := 0 1 2
+SEEDS := 0 1 2 3 4
+FEW_SEEDS := 0 1 2
+SPLIT2_SEEDS := 0 1 2
+DATA_SEED2 := 599
 # Nanda et al.'s setting, trained to completion: their clean-up ends near epoch 13k and the
 # study's grokking near 15k, so 20k epochs see the end of the study's window (18,750).
 NANDA_EPOCHS := 20000
@@ -127,7 +133,7 @@ NANDA_EPOCHS := 20000
 SORT_EPOCHS := 150
 SORT_SMALL_EPOCHS = $(shell echo $$(( $(SORT_EPOCHS) * 10 )))
 WIDTHS := 16 32 64 128 256 512
-WIDTH_SEEDS := $(SEEDS)
+WIDTH_SEEDS := $(FEW_SEEDS)
 # Measured on this 2-core machine, 2026-12-05 (engine of 2026-12-02, one BLAS thread per run):
 # `make -j2 runs` from nothing took 6,001 s (100 minutes; 6,901 s on 2026-12-04): each add_nanda
 # run ~1,130 s, add 87-134, max and max_augment 34-58, median ~105, sort, sort_small and sort_1head
@@ -136,25 +142,35 @@ WIDTH_SEEDS := $(SEEDS)
 # took 103 s twice (209 s with the Makefile and study code of commit bcb190e, the same hour);
 # `python -m study report` alone takes seconds.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
-seeded = $(foreach s,$(SEEDS),runs/$(1)_s$(s).npz)
-NANDA_RUNS := $(call seeded,add_nanda)
-ADD_RUNS := $(call seeded,add)
-MAX_RUNS := $(call seeded,max)
-MAX_AUGMENT_RUNS := $(call seeded,max_augment)
-MEDIAN_RUNS := $(call seeded,median)
-SORT_RUNS := $(call seeded,sort)
-SORT_SMALL_RUNS := $(call seeded,sort_small)
-SORT_1HEAD_RUNS := $(call seeded,sort_1head)
-WIDTH_RUNS := $(foreach t,add median,$(foreach d,$(WIDTHS),$(foreach s,$(WIDTH_SEEDS),runs/width/$(t)_d$(d)_s$(s).npz)))
-RUNS := $(NANDA_RUNS) $(ADD_RUNS) $(MAX_RUNS) $(MAX_AUGMENT_RUNS) $(MEDIAN_RUNS) $(SORT_RUNS) $(SORT_SMALL_RUNS) \
-        $(SORT_1HEAD_RUNS) $(WIDTH_RUNS)
+seeded = $(foreach s,$(2),runs/$(1)_s$(s).npz)
+NANDA_RUNS := $(call seeded,add_nanda,$(FEW_SEEDS))
+NANDA5K_RUNS := $(call seeded,add_nanda5k,$(FEW_SEEDS))
+ADD_RUNS := $(call seeded,add,$(SEEDS)) $(call seeded,add_split2,$(SPLIT2_SEEDS))
+MAX_RUNS := $(call seeded,max,$(SEEDS)) $(call seeded,max_split2,$(SPLIT2_SEEDS))
+MAX_AUGMENT_RUNS := $(call seeded,max_augment,$(SEEDS)) $(call seeded,max_augment_split2,$(SPLIT2_SEEDS))
+MEDIAN_RUNS := $(call seeded,median,$(SEEDS)) $(call seeded,median_split2,$(SPLIT2_SEEDS))
+SORT_RUNS := $(call seeded,sort,$(FEW_SEEDS))
+SORT_SMALL_RUNS := $(call seeded,sort_small,$(FEW_SEEDS))
+SORT_1HEAD_RUNS := $(call seeded,sort_1head,$(FEW_SEEDS))
+# width 128 is the default width: the sweep reads those runs (add_sN, median_sN), trained once
+WIDTH_RUNS := $(foreach t,add median,$(foreach d,$(WIDTHS),$(foreach s,$(WIDTH_SEEDS),\
+                $(if $(filter 128,$(d)),runs/$(t)_s$(s).npz,runs/width/$(t)_d$(d)_s$(s).npz))))
+RUNS := $(NANDA_RUNS) $(NANDA5K_RUNS) $(ADD_RUNS) $(MAX_RUNS) $(MAX_AUGMENT_RUNS) $(MEDIAN_RUNS) $(SORT_RUNS) \
+        $(SORT_SMALL_RUNS) $(SORT_1HEAD_RUNS) $(filter runs/width/%,$(WIDTH_RUNS))
 findings_of = $(patsubst runs/%.npz,figures/%/findings.json,$(1))
-ADD_FINDINGS := $(call findings_of,$(NANDA_RUNS) $(ADD_RUNS))
+untrained_of = $(patsubst runs/%.npz,figures/untrained/%/findings.json,$(filter-out %split2_s0.npz \
+                 %split2_s1.npz %split2_s2.npz %split2_s3.npz %split2_s4.npz,$(1)))
+ADD_FINDINGS := $(call findings_of,$(NANDA_RUNS) $(NANDA5K_RUNS) $(ADD_RUNS))
 MAX_FINDINGS := $(call findings_of,$(MAX_RUNS) $(MAX_AUGMENT_RUNS))
 MEDIAN_FINDINGS := $(call findings_of,$(MEDIAN_RUNS))
 SORT_FINDINGS := $(call findings_of,$(SORT_RUNS) $(SORT_SMALL_RUNS) $(SORT_1HEAD_RUNS))
+ADD_UNTRAINED := $(call untrained_of,$(NANDA_RUNS) $(NANDA5K_RUNS) $(ADD_RUNS))
+MAX_UNTRAINED := $(call untrained_of,$(MAX_RUNS) $(MAX_AUGMENT_RUNS))
+MEDIAN_UNTRAINED := $(call untrained_of,$(MEDIAN_RUNS))
+SORT_UNTRAINED := $(call untrained_of,$(SORT_RUNS) $(SORT_SMALL_RUNS) $(SORT_1HEAD_RUNS))
 # the longest analyses first (sort's), so that `make -j2` does not end on one of them alone
-FINDINGS := $(SORT_FINDINGS) $(ADD_FINDINGS) $(MEDIAN_FINDINGS) $(MAX_FINDINGS) figures/width/findings.json
+FINDINGS := $(SORT_FINDINGS) $(ADD_FINDINGS) $(MEDIAN_FINDINGS) $(MAX_FINDINGS) figures/width/findings.json \
+            $(SORT_UNTRAINED) $(ADD_UNTRAINED) $(MEDIAN_UNTRAINED) $(MAX_UNTRAINED)
 
 .PHONY: figures runs list-runs
 figures: runs figures/REPORT.md   # every run first, in RUNS' order: the longest trainings start first
@@ -170,14 +186,18 @@ list-runs:
 
 $(NANDA_RUNS): runs/add_nanda_s%.npz: $(CODE) | .venv/ready
 	$(TRAIN) --preset nanda --epochs $(NANDA_EPOCHS) --snapshot-every 250 --seed $* --out $@
-$(ADD_RUNS): runs/add_s%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task add --seed $* --out $@
-$(MAX_RUNS): runs/max_s%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task max --seed $* --out $@
-$(MAX_AUGMENT_RUNS): runs/max_augment_s%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task max --augment --seed $* --out $@
-$(MEDIAN_RUNS): runs/median_s%.npz: $(CODE) | .venv/ready
-	$(TRAIN) --task median --snapshot-every $(SORT_EPOCHS) --seed $* --out $@
+# claim 1 on the study's 5,000 training pairs, stopped where grokking ends (test accuracy 99%)
+$(NANDA5K_RUNS): runs/add_nanda5k_s%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --preset nanda --n-train 5000 --epochs $(NANDA_EPOCHS) --stop-at 0.99 --snapshot-every 0 --seed $* --out $@
+split2 = $(if $(findstring split2,$(1)),--data-seed $(DATA_SEED2) )
+$(ADD_RUNS): runs/add%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task add $(call split2,$*)--seed $(lastword $(subst _s, ,$*)) --out $@
+$(MAX_RUNS): runs/max%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task max $(call split2,$*)--seed $(lastword $(subst _s, ,$*)) --out $@
+$(MAX_AUGMENT_RUNS): runs/max_augment%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task max --augment $(call split2,$*)--seed $(lastword $(subst _s, ,$*)) --out $@
+$(MEDIAN_RUNS): runs/median%.npz: $(CODE) | .venv/ready
+	$(TRAIN) --task median $(call split2,$*)--snapshot-every $(SORT_EPOCHS) --seed $(lastword $(subst _s, ,$*)) --out $@
 $(SORT_RUNS): runs/sort_s%.npz: $(CODE) | .venv/ready
 	$(TRAIN) --task sort --epochs $(SORT_EPOCHS) --seed $* --out $@
 # the study's sort 'at the original data size': a tenth of the training set, the same optimiser steps
@@ -195,17 +215,31 @@ runs/width/median_d%.npz: $(CODE) | .venv/ready
 # other seeds' runs give their findings.json only, which is all the report reads. Drawing
 # is about half of a re-render: `make figures FIGURE_SEEDS="0 1 2"` draws every seed's.
 FIGURE_SEEDS := 0
-figure_flag = $(if $(filter $(lastword $(subst _s, ,$(1))),$(FIGURE_SEEDS)),,--findings-only)
+figure_flag = $(if $(or $(findstring split2,$(1)),$(filter-out $(FIGURE_SEEDS),$(lastword $(subst _s, ,$(1))))),\
+                --findings-only)
+# the analyses beyond the study's claims (mechanisms, circuits, progress measures) on FEW_SEEDS of
+# the first split only: the extra seeds and the second split are there for the claims' statistics
+claims_flag = $(if $(or $(findstring split2,$(1)),$(filter-out $(FEW_SEEDS),$(lastword $(subst _s, ,$(1))))),\
+                --claims-only)
 # one BLAS thread per analysis too, for the same reason as TRAIN's
 STUDY_PY := OPENBLAS_NUM_THREADS=1 $(PY) -m study
 $(ADD_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(STUDY_PY) add $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) add $< figures/$* $(call figure_flag,$*) $(call claims_flag,$*)
 $(MAX_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(STUDY_PY) max $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) max $< figures/$* $(call figure_flag,$*) $(call claims_flag,$*)
 $(MEDIAN_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(STUDY_PY) median $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) median $< figures/$* $(call figure_flag,$*) $(call claims_flag,$*)
 $(SORT_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)
-	$(STUDY_PY) sort $< figures/$* $(call figure_flag,$*)
+	$(STUDY_PY) sort $< figures/$* $(call figure_flag,$*) $(call claims_flag,$*)
+# the same measures on each run's untrained initial weights (no figures)
+$(ADD_UNTRAINED): figures/untrained/%/findings.json: runs/%.npz $(STUDY)
+	$(STUDY_PY) add $< figures/untrained/$* --untrained --findings-only
+$(MAX_UNTRAINED): figures/untrained/%/findings.json: runs/%.npz $(STUDY)
+	$(STUDY_PY) max $< figures/untrained/$* --untrained --findings-only
+$(MEDIAN_UNTRAINED): figures/untrained/%/findings.json: runs/%.npz $(STUDY)
+	$(STUDY_PY) median $< figures/untrained/$* --untrained --findings-only
+$(SORT_UNTRAINED): figures/untrained/%/findings.json: runs/%.npz $(STUDY)
+	$(STUDY_PY) sort $< figures/untrained/$* --untrained --findings-only
 figures/width/findings.json: $(WIDTH_RUNS) $(STUDY)
 	$(STUDY_PY) width $(WIDTH_RUNS)
 figures/REPORT.md: $(FINDINGS) $(STUDY)

@@ -9,7 +9,7 @@ import minigrok as mg
 from .addition import analyse_add
 from .maximum import analyse_max
 from .median_sort import analyse_median_or_sort
-from .report import write_report
+from .report import write_report, write_study_md
 from .width import width_sweep
 
 DRIVERS = {
@@ -20,15 +20,18 @@ DRIVERS = {
 }
 USAGE = (
     "study: usage: python -m study {add,max,median,sort} CHECKPOINT.npz [OUT_DIR] [--findings-only]"
-    " | width RUN.npz ... | report (OUT_DIR defaults to figures/<checkpoint name>; --findings-only:"
-    " findings.json without the figures)"
+    " [--untrained] [--claims-only] | width RUN.npz ... | report (OUT_DIR defaults to"
+    " figures/<checkpoint name>; --findings-only: findings.json without the figures; --untrained:"
+    " the same measures on the run's initial weights; --claims-only: without the analyses beyond"
+    " the study's claims)"
 )
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    draw = "--findings-only" not in argv
-    argv = [a for a in argv if a != "--findings-only"]
+    draw, untrained = "--findings-only" not in argv, "--untrained" in argv
+    extensions = "--claims-only" not in argv
+    argv = [a for a in argv if a not in ("--findings-only", "--untrained", "--claims-only")]
     try:
         if argv[:1] == ["width"] and len(argv) > 1:
             for path in argv[1:]:
@@ -38,6 +41,8 @@ def main(argv=None):
             return 0
         if argv == ["report"]:
             print(f"figures/REPORT.md and figures/findings.json: {write_report()}")
+            write_study_md()            # STUDY.md's numbers, from its template and the findings
+            print("STUDY.md")
             return 0
         if len(argv) not in (2, 3) or argv[0] not in DRIVERS:
             print(USAGE, file=sys.stderr)
@@ -50,7 +55,7 @@ def main(argv=None):
         checkpoint.check_task(argv[1], argv[0], f"python -m study {argv[0]}")
         checkpoint.require_finished(argv[1])
         arrays.keep_freed_memory()  # the analyses' large temporaries reuse memory, as training's do
-        DRIVERS[argv[0]](argv[1], out_dir, draw)
+        DRIVERS[argv[0]](argv[1], out_dir, draw, untrained, extensions)
     except mg.UsageError as e:
         print(f"study: error: {e}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import numpy as np
 import analysis as an
 import checkpoint
 import minigrok as mg
-from .common import history_facts, save
+from .common import history_facts, load_run, save
 from .plots import (
     COMPONENT,
     plot_ablations,
@@ -43,17 +43,26 @@ KEY_FACTORS = (
 )  # threshold factors at which the key-frequency count is reported
 
 
+def history_pairs(cfg):
+    """How many of the p^2 pairs the run trained on, written with a thousands comma."""
+    return f"{cfg.n_train or int(cfg.frac_train * cfg.p ** 2):,}"
+
+
+def setting(cfg):
+    return "Nanda et al.'s preset" if nanda_preset(cfg) else "the default run"
+
+
 def nanda_preset(cfg):
     """Is the run Nanda et al.'s setting (their preset, any length or bookkeeping)?"""
     return all(getattr(cfg, k) == v for k, v in mg.PRESETS["nanda"].items()
                if k not in ("epochs", "eval_every", "snapshot_every"))
 
 
-def analyse_add(path, out_dir, draw=True):
-    """figures/<run>/findings.json, and with draw the figures beside it."""
+def analyse_add(path, out_dir, draw=True, untrained=False, extensions=True):
+    """figures/<run>/findings.json, and with draw the figures beside it (untrained: the
+    measures on the run's initial weights, common.load_run)."""
     checkpoint.check_task(path, "add", "python -m study add")
-    cfg, params, history = mg.load(path)
-    snapshots = checkpoint.load_checkpoint(path)["snapshots"]
+    cfg, params, history, snapshots = load_run(path, untrained)
     os.makedirs(out_dir, exist_ok=True)
     figs = out_dir if draw else None
     p = cfg.p
@@ -61,6 +70,7 @@ def analyse_add(path, out_dir, draw=True):
     K = (p - 1) // 2
     found = {"K": K, "d_model": cfg.d_model}
     history_facts(history, found)
+    found["claims_only"] = not extensions or untrained
 
     logits, attn, acts = an.run_all_pairs(params, p)
     W_E = params["W_E"][:p].astype(np.float64)
@@ -76,6 +86,10 @@ def analyse_add(path, out_dir, draw=True):
         len(neuron_freqs),
     )
     found.update(an.position_symmetry(params, p))
+    # claim 3's 'difference' as the study most likely printed it: the signed mean over all pairs,
+    # zero whatever the weights (each pair's difference cancels its swap's)
+    found["swap_signed_mean_diff"] = float(
+        (acts - acts.transpose(1, 0, 2)).astype(np.float64).mean())
     found["swap_mean_abs_diff"] = float(
         np.abs(acts - acts.transpose(1, 0, 2)).mean()
     )  # claim 3: the study names no statistic
@@ -130,9 +144,11 @@ def analyse_add(path, out_dir, draw=True):
     found["closed_form_alpha"] = dict(zip(map(int, freqs), map(float, alpha)))
     found["closed_form_variance_explained"] = explained
     found["full_model_test_accuracy"] = an.loss_and_accuracy(logits, p, ~mask)[1]
+    if extensions and not untrained:       # the closed form in place of the model, and its control
+        found["circuit"] = an.add_circuit(logits.astype(np.float64), p, freqs, ~mask)
 
     bounds = None
-    if snapshots:
+    if snapshots and extensions:
         measures = an.progress_measures(snapshots, cfg, freqs)
         bounds = an.phases(measures)
         found["phase_boundaries"] = dict(
@@ -161,7 +177,8 @@ def analyse_add(path, out_dir, draw=True):
         history,
         bounds,
         png(figs, "curves"),
-        f"Modular addition (p {p}): train and test curves"
+        f"Modular addition ({setting(cfg)}, p {p}, {history_pairs(cfg)} training pairs, seed"
+        f" {cfg.seed}): train and test curves"
         + (
             ", phases from the progress measures (shaded)"
             if bounds is not None

@@ -8,12 +8,26 @@ import json
 import numpy as np
 
 import analysis as an
+import arrays
+import checkpoint
 import minigrok as mg
 import tasks
-from .claims import HOLDS
+from .claims import holds_level
 
 FIVE, SORT = an.FIVE, an.SORT
 ALPHAS = np.round(np.linspace(0, 1, 21), 2)     # the mixing weights of the robustness curves
+
+
+def load_run(path, untrained=False):
+    """cfg, params, history and weight snapshots of a finished run; with untrained, the run's
+    initial weights instead (init_params of its config and seed, the weights of its epoch 0),
+    its history cut to the epoch-0 evaluation and no snapshots: every measure of the study
+    taken again on them says what a rule gives for weights that learned nothing."""
+    cfg, params, history = mg.load(path)
+    if untrained:
+        params = {k: arrays.to_numpy(v) for k, v in mg.init_params(cfg).items()}
+        return cfg, params, {k: v[:1] for k, v in history.items()}, []
+    return cfg, params, history, checkpoint.load_checkpoint(path)["snapshots"]
 
 
 # Each driver reads one checkpoint, draws its figures and writes figures/<run>/findings.json:
@@ -125,6 +139,13 @@ def qk_line_analysis(params, n, found):
     found["number_query_score_distance_correlation"] = float(
         np.mean([np.corrcoef(t.ravel(), distance)[0, 1] for t in an.qk_table(q, k)])
     )  # the study's table: small near the diagonal?
+    # the study's table, does the score grow with the key? Per head and query number, the
+    # correlation of the row with the key number; the mean (0 for a constant row)
+    rows = an.qk_table(q, k).reshape(-1, n)                            # [head * query number, key]
+    rc = rows - rows.mean(1, keepdims=True)
+    xc = x - x.mean()
+    corr = (rc @ xc) / np.maximum(np.linalg.norm(rc, axis=1) * np.linalg.norm(xc), 1e-30)
+    found["number_query_score_key_correlation"] = float(corr.mean())
     q_cls = an.project(params, "W_Q", n, FIVE.sep)  # [head, d_head]: the real query
     learned = np.einsum("he,xhe->hx", q_cls, k)
     on_lines = np.einsum("he,xhe->hx", q_cls, x[:, None, None] * km + kc)
@@ -135,9 +156,10 @@ def qk_line_analysis(params, n, found):
     return x, q, k, qm, km, kc, fitted_table
 
 
-def ov_robustness(alphas, accuracy_at):
+def ov_robustness(alphas, accuracy_at, n_items):
+    """The accuracy curve over alphas, and where it holds at '100%' on n_items (holds_level)."""
     curve = [accuracy_at(a) for a in alphas]
-    return curve, an.holds_to(alphas, curve, HOLDS)
+    return curve, an.holds_to(alphas, curve, holds_level(n_items))
 
 
 def ordering_patterns(params, cfg, example):

@@ -9,11 +9,12 @@ import analysis as an
 import checkpoint
 import minigrok as mg
 import tasks
-from .claims import STUDY_BANDS
+from .claims import STUDY_BANDS, holds_level
 from .common import (
     ALPHAS,
     history_facts,
     invariance,
+    load_run,
     ordering_patterns,
     ov_robustness,
     qk_line_analysis,
@@ -34,10 +35,11 @@ from .plots import (
 FIVE = an.FIVE
 
 
-def analyse_max(path, out_dir, draw=True):
-    """figures/<run>/findings.json, and with draw the figures beside it."""
+def analyse_max(path, out_dir, draw=True, untrained=False, extensions=True):
+    """figures/<run>/findings.json, and with draw the figures beside it (untrained: the
+    measures on the run's initial weights, common.load_run)."""
     checkpoint.check_task(path, "max", "python -m study max")
-    cfg, params, history = mg.load(path)
+    cfg, params, history, _ = load_run(path, untrained)
     os.makedirs(out_dir, exist_ok=True)
     figs = out_dir if draw else None
     n, H = cfg.n, params["W_Q"].shape[0]
@@ -45,6 +47,7 @@ def analyse_max(path, out_dir, draw=True):
     test_tokens, test_targets = data.evals["test"]
     found = {"augmented": cfg.augment, "d_head": cfg.d_head}
     history_facts(history, found)
+    found["claims_only"] = not extensions or untrained
     found["balanced_accuracy"] = history["balanced_acc"][-1]
     plain = data.train[0][
         : cfg.n_train, FIVE.inputs
@@ -124,8 +127,10 @@ def analyse_max(path, out_dir, draw=True):
     found["ov_forced_accuracy_balanced_large_outputs"] = float(np.nanmean(bal_per_value[small:]))
     found["ov_forced_accuracy_balanced_small_outputs"] = float(np.nanmean(bal_per_value[:small]))
     plot_ov_forced(bal_per_value, small, png(figs, "ov_forced"))
+    found["ov_robustness_items"] = len(test_targets)
     curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
-        ALPHAS, lambda a: an.ov_copy_accuracy(params, test_tokens, test_targets, n, a)[0])
+        ALPHAS, lambda a: an.ov_copy_accuracy(params, test_tokens, test_targets, n, a)[0],
+        len(test_targets))
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
     plot_robustness(
         ALPHAS,
@@ -134,6 +139,7 @@ def analyse_max(path, out_dir, draw=True):
         png(figs, "ov_robustness"),
         band=STUDY_BANDS["max"],
         holds=found["ov_copy_holds_to_alpha"],
+        level=holds_level(len(test_targets)),
     )
     found["model_test_accuracy"] = float(
         (mg.forward(params, test_tokens, 1)[0][:, 0].argmax(-1) == test_targets[:, 0]).mean()
@@ -144,6 +150,9 @@ def analyse_max(path, out_dir, draw=True):
     found["line_law_weight_on_max"] = an.weight_on_max(
         an.line_attention(params, test_tokens, n, km, kc), test_tokens
     )
+    if extensions and not untrained:       # the circuit rebuilt by hand, its controls (CIRCUITS)
+        found["circuit"] = {name: an.max_circuit(params, *data.evals[name], n, km, kc)
+                            for name in ("test", "balanced")}
     plot_curves(
         history,
         None,

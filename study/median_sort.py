@@ -7,14 +7,14 @@ import os
 import numpy as np
 
 import analysis as an
-import checkpoint
 import minigrok as mg
 import tasks
-from .claims import STILL_ROBUST, STUDY_BANDS
+from .claims import STILL_ROBUST, STUDY_BANDS, holds_level
 from .common import (
     ALPHAS,
     history_facts,
     invariance,
+    load_run,
     ordering_patterns,
     ov_robustness,
     qk_line_analysis,
@@ -27,11 +27,13 @@ from .plots import (plot_curves, plot_invariance, plot_median_attention_rank, pl
 FIVE, SORT = an.FIVE, an.SORT
 
 
-def analyse_median_or_sort(path, out_dir, draw=True):
+def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions=True):
     """Median and sort: invariance, attention weight by rank, QK scores of the real queries,
     line fits, OV copying and its robustness; for median the test set at each weight
-    snapshot; for sort the middle output y3 alone and the previous-token intervention."""
-    cfg, params, history = mg.load(path)
+    snapshot; for sort the middle output y3 alone and the previous-token interventions.
+    untrained: the measures the claims read, on the run's initial weights (common.load_run),
+    without the mechanisms (median_mechanism, sort_successor)."""
+    cfg, params, history, snapshots = load_run(path, untrained)
     if cfg.task not in ("median", "sort"):
         raise mg.UsageError(
             f"{path} is a {cfg.task} checkpoint; this analysis needs median or sort"
@@ -44,6 +46,7 @@ def analyse_median_or_sort(path, out_dir, draw=True):
     tokens, targets = tasks.make_data(cfg).evals["test"]
     found = {"heads": H}
     history_facts(history, found)
+    found["claims_only"] = not extensions or untrained
     plot_curves(
         history,
         None,
@@ -117,10 +120,16 @@ def analyse_median_or_sort(path, out_dir, draw=True):
         cols = dq.transpose(4, 0, 1, 2, 3)  # [x, ...]: one score curve per column
         found["decoding_score_line_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 1)))
         found["decoding_score_cubic_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 3)))
-        found["sort_successor"] = successor = sort_successor(
-            params, mg.init_params(cfg), n, dq, best_head, tokens, targets
-        )
-        plot_sort_successor(successor, png(figs, "successor"))
+        # claim 31 without a repeated token: a previous output that is not among the inputs
+        found["counterfactual_previous_output"] = cf = an.counterfactual_previous_output(
+            params, tokens, targets)
+        for key in ("answers_rank", "answers_successor_of_t"):
+            found[f"counterfactual_{key}"] = float(np.mean([v[key] for v in cf.values()]))
+        if extensions and not untrained:
+            found["sort_successor"] = successor = sort_successor(
+                params, mg.init_params(cfg), n, dq, best_head, tokens, targets
+            )
+            plot_sort_successor(successor, png(figs, "successor"))
         by_query = dq.mean(3)  # [step, t, head, x]: mean over key positions
         plot_tables(
             [[by_query[s, :, h] for h in range(H)] for s in range(len(dq))],
@@ -132,6 +141,7 @@ def analyse_median_or_sort(path, out_dir, draw=True):
             "query: previous output t",
             "score q.k / sqrt(d_head)",
             row_labels=[f"predicting y{s + 2}" for s in range(len(dq))],
+            per_row=True,
         )
         # the study's construction for 'the second number moved': a number at x1 as query
         # (never formed by the model) against every number at x2..x5; one score curve per
@@ -163,13 +173,13 @@ def analyse_median_or_sort(path, out_dir, draw=True):
         )
         fit_lines = fit_titles = None
     else:
-        found["median_mechanism"] = mech = median_mechanism(params, cfg, tasks.make_data(cfg))
-        plot_median_mechanism(mech, png(figs, "mechanism"))
+        if extensions and not untrained:
+            found["median_mechanism"] = mech = median_mechanism(params, cfg, tasks.make_data(cfg))
+            plot_median_mechanism(mech, png(figs, "mechanism"))
         found["median_weight_best_head"] = float(weights[0, :, FIVE.n_inputs // 2].max())
         found["largest_rank_weight_best_head"] = float(weights[0].max())
-        ck = checkpoint.load_checkpoint(path)
         found["snapshot_test"] = {}
-        for epoch, snap in ck["snapshots"]:
+        for epoch, snap in snapshots:
             lg, _ = mg.forward(snap, tokens, 1)
             found["snapshot_test"][str(epoch)] = {
                 "test_loss": mg.cross_entropy(lg.astype(np.float64), targets)[0],
@@ -237,9 +247,11 @@ def analyse_median_or_sort(path, out_dir, draw=True):
 
     target_rank = list(range(FIVE.n_inputs)) if sort else [FIVE.n_inputs // 2]
     other_rank = [r + 1 if r < 4 else r - 1 for r in target_rank]
+    found["ov_robustness_items"] = targets.size         # every readout step's answer counts
     curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
-        ALPHAS, lambda a: an.rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, a)
-    )
+        ALPHAS,
+        lambda a: an.rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, a),
+        targets.size)
     found["ov_forced_accuracy"] = curve[0]
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
     plot_robustness(
@@ -251,6 +263,7 @@ def analyse_median_or_sort(path, out_dir, draw=True):
         band=STUDY_BANDS.get(cfg.task),
         holds=found["ov_copy_holds_to_alpha"],
         at_least=None if sort else STILL_ROBUST,
+        level=holds_level(targets.size),
     )
     return save(out_dir, path, cfg, found)
 
@@ -305,6 +318,10 @@ def median_mechanism(params, cfg, data):
                 (an.engineered_median(init, fit_tokens, tokens, n) == targets[:, 0]).mean()
             ),
         }
+    # the one-count neurons rebuilt as ReLU(slope (count - crossing)) in place of the learned
+    # ones, the rest of the model kept (test set; the control permutes their thresholds)
+    out["built_neurons"] = an.median_circuit(params, fit_tokens, *data.evals["test"], n,
+                                             SINGLE_COUNT)
     out["engineered_numbers"] = {
         "built_attention": 0,
         "built_readout": (cfg.d_model + 1) * n,

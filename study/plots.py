@@ -279,10 +279,11 @@ def plot_ablations(ablated, is_key, ab, unablated, path):
             [f"{k}\n{'key' if key else 'control'}" for k, key in zip(ablated, is_key)],
             fontsize=9,
         )
-        ax.set(xlabel="frequency removed", title=title, ylim=(0, 1.05))
+        ax.set(xlabel="frequency removed", title=title, ylim=(0, 1.32))
+        ax.set_yticks(np.linspace(0, 1, 6))
         ax.grid(alpha=0.3, axis="y")
     axes[0].set_ylabel("accuracy")
-    axes[0].legend(fontsize=8, loc="lower left")
+    axes[0].legend(fontsize=8, loc="upper center", ncol=2)      # above the bars, covering none
     fig.suptitle(
         "Is each frequency needed? Accuracy with one frequency removed (red: key frequencies of"
         " W_E; grey: controls; hatched: test inputs)",
@@ -519,9 +520,11 @@ def _suptitle(fig, text):
     fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
-def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_labels=None):
-    """Panels of signed tables [rows of panels][...]: one diverging colour scale centred on 0,
-    shared by every panel (they are compared), one labelled colour bar."""
+def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_labels=None,
+                per_row=False):
+    """Panels of signed tables [rows of panels][...]: a diverging colour scale centred on 0,
+    shared by every panel (they are compared) with one labelled colour bar; per_row: one
+    scale and colour bar per row (rows whose ranges differ, which one scale would wash out)."""
     plt = _plt()
     nr, nc = len(rows), len(rows[0])
     fig, axes = plt.subplots(
@@ -529,15 +532,18 @@ def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_la
     )
     vmax = max(float(np.nanmax(np.abs(t))) for row in rows for t in row)
     for i, row in enumerate(rows):
+        v = max(float(np.nanmax(np.abs(t))) for t in row) if per_row else vmax
         for j, t in enumerate(row):
             ax = axes[i][j]
-            im = ax.imshow(
-                t, cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="lower", interpolation="nearest"
-            )
+            im = ax.imshow(t, cmap="RdBu_r", vmin=-v, vmax=v, origin="lower",
+                           interpolation="nearest")
             ax.set(title=titles[i][j], xlabel=xlabel if i == nr - 1 else "",
                    ylabel=(row_labels[i] + "\n" if row_labels else "") + ylabel if j == 0 else "")
-    fig.colorbar(im, ax=axes.ravel().tolist(), label=cbar_label, shrink=0.9)
-    _suptitle(fig, suptitle)
+        if per_row:
+            fig.colorbar(im, ax=axes[i].tolist(), label=cbar_label, shrink=0.9)
+    if not per_row:
+        fig.colorbar(im, ax=axes.ravel().tolist(), label=cbar_label, shrink=0.9)
+    _suptitle(fig, suptitle + (" (one colour scale per row)" if per_row else ""))
     _save_figure(fig, path)
 
 
@@ -597,21 +603,19 @@ def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
             ylabel="score q.k / sqrt(d_head)" if h == 0 else "",
         )
         ax.grid(alpha=0.3)
-    axes[0][0].legend(
-        fontsize=7,
-        title="key at (lines on top of each other\nwhere the position does not matter)"
-        + ("\ndashed: fit" if fitted is not None else ""),
-        title_fontsize=7,
-    )
+    handles, labels = axes[0][0].get_legend_handles_labels()      # beside the panels, covering none
+    fig.legend(handles, labels, loc="outside right center", fontsize=7, title_fontsize=7,
+               title="key at (lines on top\nof each other where\nthe position does\nnot matter)"
+               + ("\ndashed: fit" if fitted is not None else ""))
     _suptitle(fig, title)
     _save_figure(fig, path)
 
 
-
-
-def plot_robustness(alphas, curves, title, path, band=None, holds=None, at_least=None):
-    """Accuracy against alpha, with the 99% level, alpha = 0.5 (where the competitor weighs as
-    much as the answer), the study's stated band (shaded) and where the curve holds to 99%."""
+def plot_robustness(alphas, curves, title, path, band=None, holds=None, at_least=None, level=0.99):
+    """Accuracy against alpha, with the level read as '100%' (the policy's: within the test
+    set's sampling error of it), alpha = 0.5 (where the competitor weighs as much as the
+    answer), the study's stated band (shaded) and where the curve holds at that level; an
+    inset zooms on the top of the scale, where the cut is made."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
     if band is not None:
@@ -626,12 +630,22 @@ def plot_robustness(alphas, curves, title, path, band=None, holds=None, at_least
             alpha=0.6,
             label=f"'still robust' (the policy's reading): alpha >= {at_least:g}",
         )
-    ax.axhline(0.99, color="k", ls="--", lw=0.8, label="99% accuracy")
+    ax.axhline(level, color="k", ls="--", lw=0.8, label=f"'100%': accuracy >= {level:.4f}")
     ax.axvline(0.5, color="grey", ls=":", lw=1, label="alpha = 0.5")
+    inset = ax.inset_axes([0.68, 0.42, 0.3, 0.32])      # where the falling curve has gone below
     for label, curve in curves.items():
-        ax.plot(alphas, curve, "o-", ms=4, label=label or "forced attention")
+        for a in (ax, inset):
+            a.plot(alphas, curve, "o-", ms=4 if a is ax else 3, label=label or "forced attention")
     if holds is not None:
         ax.axvline(holds, color="C3", lw=1, label=f"holds to alpha = {holds:.2f}")
+        inset.axvline(holds, color="C3", lw=1)
+    inset.axhline(level, color="k", ls="--", lw=0.8)
+    low = level - 4 * (1 - level) - 0.002
+    inset.set(xlim=(-0.02, 0.62), ylim=(low, 1 + (1 - low) * 0.08),
+              title="zoom: the top of the scale")
+    inset.title.set_fontsize(7)
+    inset.tick_params(labelsize=6)
+    inset.grid(alpha=0.3)
     ax.set(xlabel="fraction alpha of a competing value vector mixed in", ylabel="test accuracy",
            ylim=(-0.02, 1.02), xlim=(-0.02, 1.02), title=title)
     ax.grid(alpha=0.3)
@@ -653,12 +667,14 @@ def plot_ov_matrix(M, copying, title, path):
     )
     v = float(np.nanmax(np.abs(centred)))
     im = ax.imshow(centred, cmap="RdBu_r", vmin=-v, vmax=v, origin="lower", interpolation="nearest")
-    ax.plot(x, x, color="k", lw=0.5, ls=":")
-    ax.set(
-        xlabel="output token",
-        ylabel="input number x (attended)",
-        title="logits, each row minus its mean (dotted: output = x)",
-    )
+    top = np.where(seen, np.nan_to_num(M, nan=-np.inf).argmax(1), -1)         # each row's argmax
+    wrong = seen & ~hit
+    ax.plot(top[wrong], x[wrong], "x", color="k", ms=4, mew=1,
+            label=f"argmax is not x ({wrong.sum()} rows)")                 # where copying fails
+    ax.set(xlabel="output token", ylabel="input number x (attended)",
+           title="logits, each row minus its mean (x: a row whose argmax is not x)")
+    if wrong.any():
+        ax.legend(fontsize=8, loc="upper left")
     fig.colorbar(im, ax=ax, label="logit minus the row's mean")
     ax_p.plot(x, prob, ".-", label="softmax probability of output x")
     ax_p.plot(x[hit], np.full(hit.sum(), 1.04), "|", color="C2", label="argmax is x")
@@ -1014,9 +1030,10 @@ def plot_median_attention_rank(weights, fit, peak, r2, path):
     _save_figure(fig, path)
 
 
-def plot_width_sweep(runs, grokked, path):
+def plot_width_sweep(runs, grokked, lowest, path):
     """runs {task: {(d_model, seed): {final_test_loss, time_to_grok, converged}}}: per task the
-    final test loss and the epoch it generalised (at test accuracy grokked[task]), per width."""
+    final test loss and the epoch it generalised (at test accuracy grokked[task]), per width;
+    lowest {task: {seed: width}}, the width claim 12's rule reads as best, ringed."""
     plt = _plt()
     fig, axes = plt.subplots(2, len(runs), figsize=(5.5 * len(runs), 7.5), squeeze=False)
     for col, (task, by) in enumerate(sorted(runs.items())):
@@ -1039,6 +1056,11 @@ def plot_width_sweep(runs, grokked, path):
                     color="k",
                     zorder=3,
                 )
+                if row == 0:
+                    w = lowest[task][str(s)]
+                    ax.scatter([w], [by[(w, s)][key]], s=160, facecolors="none", edgecolors="C3",
+                               lw=1.5, zorder=4, label="lowest final test loss: the\nwidth claim"
+                               " 12 reads as best" if s == seeds[0] else None)
             ax.set(
                 xscale="log",
                 yscale="log" if row == 0 else "linear",

@@ -3,6 +3,7 @@ seed of its runs from figures/<run>_s<seed>/findings.json (k of n seeds, the ver
 claims.AGGREGATE), the analyses beyond the study's claims (EXTENSIONS), the circuits rebuilt
 by hand (CIRCUITS), and figures/findings.json and figures/REPORT.md written from them."""
 import glob
+import re
 import json
 import os
 
@@ -10,17 +11,9 @@ import numpy as np
 
 import analysis as an
 import minigrok as mg
-from .claims import (
-    AGGREGATE,
-    CLAIMS,
-    POLICY,
-    REVISED,
-    REVISED_WHEN,
-    VERDICTS,
-    NotTestable,
-    fmt,
-    verdict,
-)
+from .claims import (AGGREGATE, AGGREGATE_BEFORE, CLAIMS, POLICY, REVISED, REVISED_WHEN, REVISION_3,
+                     SHOWN, SUBSTITUTE, VERDICTS, NotTestable, claim_verdict, fmt, part_outcome,
+                     verdict_before)
 from .common import plain
 
 
@@ -60,58 +53,118 @@ def judge_part(part, F):
     }
 
 
-def judge(claim, found, runs=None):
-    """One claim on every seed that all its runs have: per seed its parts' values and
-    verdicts, then k of n and the overall verdict."""
-    runs = runs or claim.runs
-    missing = [r for r in runs.values() if r not in found]
+def per_seed(parts, found, runs):
+    """Each seed that all the runs have: its parts judged ({seed: [judge_part]})."""
     seeds = sorted(set.intersection(*(set(found.get(r, {})) for r in runs.values())))
-    per_seed = {}
+    out = {}
     for s in seeds:
         F = {role: found[run][s] for role, run in runs.items()}
         F["seed"] = s
-        parts = [judge_part(p, F) for p in claim.parts]
-        judged = [p["passes"] for p in parts if p.get("passes") is not None]
-        per_seed[str(s)] = {"parts": parts, "passes": all(judged) if judged else None}
-    testable = [v["passes"] for v in per_seed.values() if v["passes"] is not None]
-    k, n = sum(testable), len(testable)
+        out[str(s)] = [judge_part(p, F) for p in parts]
+    return out
+
+
+def outcomes(parts, seeds):
+    """Per judged part its outcome over the seeds (claims.part_outcome); None: shown, or not
+    testable on any seed."""
+    out = []
+    for i, p in enumerate(parts):
+        cells = [v[i] for v in seeds.values() if "value" in v[i]]
+        out.append(None if p.rule.kind == SHOWN else part_outcome(p.rule, cells))
+    return out
+
+
+def verdict_of_seeds(seeds):
+    """Revision 2's reading: k of n seeds on which every testable judged part passes."""
+    passes = [all(judged) for judged in ([c["passes"] for c in v if c.get("passes") is not None]
+                                         for v in seeds.values()) if judged]
+    return sum(passes), len(passes)
+
+
+def judge(claim, found, runs=None, untrained=None, untrained_runs=None):
+    """One claim on every seed that all its runs have: per seed its parts' values, per part
+    the outcome over seeds and on the untrained weights (vacuous), and the verdict by
+    AGGREGATE; beside, k of n seeds and revision 2's verdict on the same findings."""
+    runs = runs or claim.runs
+    missing = [r for r in runs.values() if r not in found]
+    seeds = per_seed(claim.parts, found, runs)
+    result = outcomes(claim.parts, seeds)
+    quiet, untrained_runs = {}, untrained_runs or runs
+    if untrained is not None and all(r in untrained for r in untrained_runs.values()):
+        quiet = per_seed(claim.parts, untrained, untrained_runs)
+    for p, r, q in zip(
+        claim.parts, result, outcomes(claim.parts, quiet) if quiet else [None] * len(result)
+    ):
+        if r is not None:
+            r["role"] = p.role
+            r["untrained"] = None if p.data or q is None else q
+            r["vacuous"] = bool(r["untrained"] is not None and r["untrained"]["outcome"] == "pass")
+    judged = [r for r in result if r is not None]
+    k, n = verdict_of_seeds(seeds)
     why = {}                                            # reason -> the seeds it holds on
-    for s, v in per_seed.items():
-        for p in v["parts"]:
+    for s, v in seeds.items():
+        for p in v:
             if "not_testable" in p:
                 why.setdefault(p["not_testable"], []).append(f"s{s}")
     reasons = [
-        r if len(seen) == len(per_seed) else f"{', '.join(seen)}: {r}" for r, seen in why.items()
+        r if len(seen) == len(seeds) else f"{', '.join(seen)}: {r}" for r, seen in why.items()
     ]
     if missing:
         reasons.append("no findings for " + ", ".join(missing))
-    return {"number": claim.number, "study": claim.words, "quantity": claim.quantity, "runs": runs,
-            "rules": [{"part": p.label, "rule": p.rule.describe()} for p in claim.parts],
-            "seeds": per_seed, "k": k, "n": n, "verdict": verdict(k, n), "not_testable": reasons}
+    return {
+        "number": claim.number,
+        "study": claim.words,
+        "quantity": claim.quantity,
+        "runs": runs,
+        "rules": [
+            {"part": p.label, "rule": p.rule.describe(), "role": p.role} for p in claim.parts
+        ],
+        "seeds": {s: {"parts": v} for s, v in seeds.items()},
+        "parts": result,
+        "k": k,
+        "n": n,
+        "verdict": claim_verdict(judged) if seeds else VERDICTS[4],
+        "verdict_before": verdict_before(k, n),
+        "not_testable": reasons,
+    }
 
 
-def judge_all(found):
+def judge_before(claim, found):
+    """The claim under revision 2: its parts and runs then, its aggregation (k of n seeds)."""
+    parts, runs = claim.before or claim.parts, claim.runs_before or claim.runs
+    if any(r not in found for r in runs.values()):
+        return {"verdict": VERDICTS[4], "k": 0, "n": 0}
+    k, n = verdict_of_seeds(per_seed(parts, found, runs))
+    return {"verdict": verdict_before(k, n), "k": k, "n": n}
+
+
+def split2_runs(claim, found):
+    """The claim's runs on the second data split (<run>_split2), where every run has one."""
+    runs = {role: f"{run}_split2" for role, run in claim.runs.items()}
+    return runs if all(r in found for r in runs.values()) else None
+
+
+def judge_all(found, untrained=None):
     rows = []
     for c in CLAIMS:
-        row = judge(c, found)
+        row = judge(c, found, untrained=untrained)
+        row["before"] = judge_before(c, found)
+        split2 = split2_runs(c, found)
+        if split2:
+            # the same initial weights as the first split's seeds: their untrained reading
+            row["split2"] = judge(c, found, split2, untrained, c.runs)
         if c.beside:
             row["beside"] = judge(c, found, c.beside)
         rows.append(row)
     return rows
 
 
-def _median(values):
-    """The median over seeds of numbers; None for anything else (a head's index means nothing
-    across seeds, so per-head lists get none)."""
-    nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return float(np.median(nums)) if nums and len(nums) == len(values) else None
-
-
 def part_lines(row):
-    """One line per part: per-seed values (with a mark for the rule), the median, chance."""
+    """One line per part: per-seed values (with a mark for the seed's rule), then the mean and
+    its 95% interval with the outcome, and the untrained weights' reading."""
     lines = []
     for i, rule in enumerate(row["rules"]):
-        cells, values, chances = [], [], []
+        cells, chances = [], []
         for s, v in row["seeds"].items():
             p = v["parts"][i]
             if "not_testable" in p:
@@ -119,14 +172,29 @@ def part_lines(row):
                 continue
             mark = {True: " ok", False: " no", None: ""}[p["passes"]]
             cells.append(f"s{s} {fmt(p['value'])}{mark}")
-            values.append(p["value"])
             if p["chance"] is not None:
                 chances.append(p["chance"])
-        med = _median(values)
-        extra = (f"; median {fmt(med)}" if med is not None and len(values) > 1 else "") + \
-                (f"; chance {fmt(chances[0])}" if chances and len(set(chances)) == 1 else
-                 f"; chance {', '.join(fmt(c) for c in chances)} (per seed)" if chances else "")
-        lines.append(f"{rule['part']}: {', '.join(cells) or '-'}{extra}")
+        text = f"{rule['part']}: {', '.join(cells) or '-'}"
+        if chances:
+            text += f"; chance {fmt(chances[0])}" if len(set(chances)) == 1 else \
+                f"; chance {', '.join(fmt(c) for c in chances)} (per seed)"
+        r = row["parts"][i] if "parts" in row else None
+        if r is not None:
+            stat = (
+                ""
+                if r["mean"] is None
+                else f"mean {fmt(r['mean'])} [{fmt(r['lo'])}, {fmt(r['hi'])}]: "
+            )
+            text += f"; **{stat}{r['outcome']}**" + (
+                " (substitute)" if r["role"] == SUBSTITUTE else ""
+            )
+            u = r.get("untrained")
+            if u is not None:
+                ustat = "" if u["mean"] is None else f"mean {fmt(u['mean'])}, "
+                text += f"; untrained: {ustat}{u['outcome']}" + (
+                    " = **vacuous**" if r["vacuous"] else ""
+                )
+        lines.append(text)
     return lines
 
 
@@ -383,6 +451,8 @@ def extension_rows(found):
     for what, run, read, fig in EXTENSIONS:
         cells = []
         for s, f in sorted(found.get(run, {}).items()):
+            if f.get("claims_only"):            # a run analysed for the claims only (--claims-only)
+                continue
             try:
                 cells.append(f"s{s} {fmt(read(f), none='n/a')}")
             except (KeyError, TypeError, AttributeError, ValueError):
@@ -395,6 +465,15 @@ def extension_rows(found):
 # parts are built and which stay learned, and per seed the accuracy of the learned model, of
 # the model with the built parts spliced in, of a control, and their agreement. A reader
 # returns None where the run has not measured it (yet): the cell says so.
+_c = lambda *keys: lambda f: _dig(f, keys)  # a reader of the circuit's numbers in a findings.json
+
+
+def _dig(f, keys):
+    for k in keys:
+        f = f[k]
+    return f
+
+
 CIRCUITS = [
     (
         "add",
@@ -402,13 +481,29 @@ CIRCUITS = [
         "logits = sum over the key frequencies k of alpha_k cos(w_k (a + b - c))",
         (
             "the logits' closed form: one alpha per key frequency (4-5 numbers), fitted to the"
-            " model's logits"
+            " model's logits; control: the same fit on as many random non-key frequencies (5"
+            " draws); baseline: the most common answer. Test pairs, accuracy"
         ),
         "nothing (the whole forward pass is replaced)",
         (
-            lambda f: f["final"]["test_acc"],
-            lambda f: f["closed_form_accuracy"],
-            lambda f: None,
+            _c("circuit", "learned"),
+            _c("circuit", "engineered"),
+            _c("circuit", "control"),
+            _c("circuit", "baseline"),
+            _c("circuit", "agreement"),
+        ),
+    ),
+    (
+        "add",
+        "add_nanda",
+        "the same, as test loss (chance: log p)",
+        "as above; loss of the learned model / the closed form / the control / uniform logits",
+        "nothing",
+        (
+            _c("circuit", "learned_loss"),
+            _c("circuit", "engineered_loss"),
+            _c("circuit", "control_loss"),
+            _c("circuit", "uniform_loss"),
             lambda f: None,
         ),
     ),
@@ -416,40 +511,99 @@ CIRCUITS = [
         "max",
         "max",
         (
-            "CLS's score is a line in the key number (a softmax that peaks at the maximum); OV"
-            " copies it"
+            "CLS's score is a line in the key number (a softmax that peaks at the maximum); OV "
+            "copies the attended input"
         ),
         (
-            "the keys of the numbers, replaced by their fitted lines k = m x + c (2 x heads x"
-            " d_head numbers)"
+            "the numbers' keys, replaced by their fitted lines k = m x + c (2 x heads x d_head"
+            " numbers); control: the lines shuffled across heads and dimensions (5 draws);"
+            " baseline: attention on the best fixed position. Test set"
         ),
-        "W_E and W_pos, CLS's query and key, W_V, W_O, the MLP, W_U",
+        "W_E, W_pos, CLS's query and key, W_V, W_O, the MLP, W_U",
         (
-            lambda f: f["model_test_accuracy"],
-            lambda f: f["engineered_test_accuracy"],
-            lambda f: None,
-            lambda f: None,
+            _c("circuit", "test", "learned"),
+            _c("circuit", "test", "engineered"),
+            _c("circuit", "test", "control"),
+            _c("circuit", "test", "baseline"),
+            _c("circuit", "test", "engineered_agreement"),
+        ),
+    ),
+    (
+        "max",
+        "max",
+        "the same on the balanced test set (every answer equally often)",
+        "as above",
+        "as above",
+        (
+            _c("circuit", "balanced", "learned"),
+            _c("circuit", "balanced", "engineered"),
+            _c("circuit", "balanced", "control"),
+            _c("circuit", "balanced", "baseline"),
+            _c("circuit", "balanced", "engineered_agreement"),
+        ),
+    ),
+    (
+        "max",
+        "max",
+        (
+            "the key lines, and a built copy in place of the whole OV path: the answer is the input"
+            " with the most attention summed over heads"
+        ),
+        (
+            "the key lines as above, and the copy map (0 numbers) in place of W_V, W_O, the MLP and"
+            " W_U; control: shuffled lines with the copy map. Balanced test set (the test set:"
+            " right by construction when every head's slope rises)"
+        ),
+        "CLS's query and own key only",
+        (
+            _c("circuit", "balanced", "learned"),
+            _c("circuit", "balanced", "engineered_copy"),
+            _c("circuit", "balanced", "control_copy"),
+            _c("circuit", "balanced", "baseline"),
+            _c("circuit", "balanced", "engineered_copy_agreement"),
         ),
     ),
     (
         "median",
         "median",
         (
-            "near-uniform pooling; about a fifth of the MLP's neurons are each a ReLU of one count"
-            " #{x_i > t}, switching where it passes between 2 and 3 (silencing them: see the rows"
-            " above)"
+            "near-uniform pooling; about a fifth of the MLP's neurons are each a ReLU of one "
+            "count #{x_i > t}, switching where it passes between 2 and 3"
         ),
         (
-            "not the model's circuit, a sufficiency check: uniform attention, a linear read of the"
-            " counts fitted on the training tuples ((d_model + 1) x n numbers) and the rule 'median"
-            " = number of t with count > 2.5', in place of the attention pattern, the MLP and W_U"
+            "those neurons rebuilt as ReLU(slope (count_t - crossing)), 3 numbers each, fitted on"
+            " the training tuples; control: their thresholds t permuted (5 draws); baseline: the"
+            " input at the best fixed position. Test set"
+        ),
+        "everything else: W_E, W_pos, the attention, W_V, W_O, the other neurons, W_out, W_U",
+        (
+            _mm("built_neurons", "learned"),
+            _mm("built_neurons", "engineered"),
+            _mm("built_neurons", "control"),
+            _mm("built_neurons", "baseline"),
+            _mm("built_neurons", "engineered_agreement"),
+        ),
+    ),
+    (
+        "median",
+        "median",
+        (
+            "a sufficiency check, not the model's circuit: the counts are readable after "
+            "uniform pooling"
+        ),
+        (
+            "uniform attention, a linear read of the counts fitted on the training tuples ((d_model"
+            " + 1) x n numbers) and 'median = number of t with count > 2.5', in place of the"
+            " attention pattern, the MLP and W_U; control: the same on the run's untrained weights"
+            " (it does as well); test set"
         ),
         "W_E, W_pos, W_V, W_O",
         (
             _mm("test", "model"),
             _mm("test", "engineered"),
             _mm("test", "engineered_on_initial_weights"),
-            lambda f: None,
+            _mm("test", "all_on_one_position_best"),
+            _mm("test", "engineered_agreement"),
         ),
     ),
     (
@@ -462,14 +616,17 @@ CIRCUITS = [
         ),
         (
             "every head's attention: the smallest input above the token just written (0 numbers, no"
-            " memory of which copy of a repeated input was used), decoded greedily"
+            " memory of which copy of a repeated input was used), decoded greedily; control:"
+            " attention on a random input; baseline: on the input at the step's position. Test set,"
+            " tokens"
         ),
         "W_E, W_pos, W_V, W_O, the MLP, W_U (W_Q and W_K are not used)",
         (
             lambda f: f["final"]["test_acc"],
-            lambda f: f["sort_successor"]["engineered"]["successor"]["token_accuracy"],
-            lambda f: f["sort_successor"]["engineered"]["random"]["token_accuracy"],
-            lambda f: f["sort_successor"]["engineered"]["successor"]["agreement"],
+            _c("sort_successor", "engineered", "successor", "token_accuracy"),
+            _c("sort_successor", "engineered", "random", "token_accuracy"),
+            _c("sort_successor", "engineered", "position", "token_accuracy"),
+            _c("sort_successor", "engineered", "successor", "agreement"),
         ),
     ),
 ]
@@ -477,18 +634,26 @@ CIRCUITS = [
 
 def circuit_rows(found):
     """[(task, mechanism, built, learned, per-seed cells)], each cell 'sN learned / built /
-    control / agreement' with n/a where a value is not measured."""
+    control / baseline / agreement' with n/a where a value is not measured; then the mean."""
     rows = []
     for task, run, mechanism, built, learned, readers in CIRCUITS:
-        cells = []
+        cells, table = [], []
         for s, f in sorted(found.get(run, {}).items()):
+            if f.get("claims_only"):
+                continue
             values = []
             for read in readers:
                 try:
-                    values.append(fmt(read(f), none="n/a"))
+                    values.append(read(f))
                 except (KeyError, TypeError):
-                    values.append("n/a")
-            cells.append(f"s{s} " + " / ".join(values))
+                    values.append(None)
+            table.append(values)
+            cells.append(f"s{s} " + " / ".join(fmt(v, none="n/a") for v in values))
+        if len(table) > 1:
+            means = [
+                None if any(v is None for v in col) else float(np.mean(col)) for col in zip(*table)
+            ]
+            cells.append("mean " + " / ".join(fmt(v, none="n/a") for v in means))
         rows.append((task, mechanism, built, learned, cells))
     return rows
 
@@ -559,27 +724,33 @@ GALLERY = [
     ),
     ("sort_1head", ["attention_rank", "qk_by_position"]),
     ("sort_small", ["curves"]),
+    ("add_nanda5k", ["curves"]),
 ]
 
 
 def write_report(root="figures"):
     """figures/findings.json (the judged claims table) and figures/REPORT.md, both from
-    judge_all."""
+    judge_all (untrained weights' findings from root/untrained/)."""
     found = load_findings(root)
     if not found:
         raise mg.UsageError(
             f"no {root}/<run>_s<seed>/findings.json found; run make figures (it builds them first)"
         )
-    rows = judge_all(found)
+    untrained = load_findings(os.path.join(root, "untrained"))
+    rows = judge_all(found, untrained)
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    before = {v: sum(r["before"]["verdict"] == v for r in rows) for v in VERDICTS}
     with open(os.path.join(root, "findings.json"), "w") as f:
         json.dump(
             plain(
                 {
                     "policy": POLICY,
                     "revised": [REVISED_WHEN, *REVISED],
+                    "revision_3": REVISION_3,
                     "aggregate": AGGREGATE,
+                    "aggregate_before": AGGREGATE_BEFORE,
                     "counts": counts,
+                    "counts_before": before,
                     "claims": rows,
                 }
             ),
@@ -590,22 +761,20 @@ def write_report(root="figures"):
     lines = [
         "# Reproduction report",
         "",
+        "Generated by `python -m study report` (run by `make figures`) from the claims table in",
+        "study/claims.py and the findings.json of every run under figures/. Each row's values and",
         (
-            "Generated by `python -m study report` (run by `make figures`) from the claims table in"
-            " study/claims.py and the"
+            "verdict are computed; only the study's words and the rules written from them are"
+            " typed in."
         ),
-        (
-            "findings.json of every run under figures/. Each row's values and verdict are computed;"
-            " only the study's"
-        ),
-        "words and the rules written from them are typed in.",
         "",
         "## Policy",
         "",
         (
-            "Rules are written from the study's words by these readings, before any run of this"
-            " study was made; the previous single-seed pipeline's numbers (commit 937c2f6) were on"
-            " record when they were written."
+            "The rules were written from the study's words before any run of this study was made"
+            " (the previous single-seed pipeline's numbers, commit 937c2f6, were on record), then"
+            " revised twice with results in view; both revisions are listed below, the second with"
+            " every claim's verdict before and after it."
         ),
         "",
     ]
@@ -615,24 +784,69 @@ def write_report(root="figures"):
     ]
     lines += [
         "",
-        AGGREGATE,
+        "## Revision 3: the log",
+        "",
+        REVISION_3,
+        "",
+        AGGREGATE_BEFORE,
+        "",
+        "Before: "
+        + ", ".join(f"{n} {k}" for k, n in before.items() if n)
+        + "; after: "
+        + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        + ".",
         "",
         (
-            "Seeds are weight-init seeds (the data split is fixed); `sN` marks a seed's value,"
-            " `ok`/`no` whether it passes the part's rule, `-` a part that cannot be tested there."
+            "| # | what revision 3 changed in the claim (beside the aggregation) | revision 2 (k of"
+            " n seeds) | revision 3 |"
         ),
+        "|---|---|---|---|",
+    ]
+    for r, c in zip(rows, CLAIMS):
+        b = r["before"]
+        change = c.revised or "its parts and runs unchanged"
+        lines.append(
+            "| "
+            + " | ".join(
+                esc(x)
+                for x in (
+                    r["number"],
+                    change,
+                    f"{b['verdict']} ({b['k']} of {b['n']})",
+                    r["verdict"],
+                )
+            )
+            + " |"
+        )
+    lines += [
         "",
         "## Verdicts",
         "",
+        AGGREGATE,
+        "",
+        (
+            "Seeds are weight-init seeds on the first data split; `sN` marks a seed's value and"
+            " `ok`/`no` whether that seed passes the part's rule; then the mean over seeds with its"
+            " 95% interval and the part's outcome (bold), and the same rule on the runs' untrained"
+            " initial weights (a pass there: vacuous); `-` a part that cannot be tested on that"
+            " seed."
+        ),
+        "",
         ", ".join(f"{n} {k}" for k, n in counts.items()) + f" (of {len(rows)} claims).",
         "",
-        "| # | the study | measured (runs) | rule | per seed | k of n | verdict |",
+        (
+            "| # | the study | measured (runs) | rule | per part: per seed; mean [95% interval]:"
+            " outcome; untrained | verdict | second data split |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         runs = ", ".join(sorted(set(r["runs"].values())))
-        rules = "<br>".join(f"{x['part']}: {x['rule']}" for x in r["rules"])
+        rules = "<br>".join(f"{x['part']}" + (" (substitute)" if x["role"] == SUBSTITUTE else "")
+                            + f": {x['rule']}" for x in r["rules"])
         seeds = "<br>".join(part_lines(r) + [f"cannot test: {x}" for x in r["not_testable"]])
+        split2 = r.get("split2")
+        second = "-" if split2 is None else f"{split2['verdict']} ({len(split2['seeds'])} seeds)"
         lines.append(
             "| "
             + " | ".join(
@@ -643,12 +857,36 @@ def write_report(root="figures"):
                     f"{r['quantity']} ({runs})",
                     rules,
                     seeds,
-                    f"{r['k']} of {r['n']}",
                     r["verdict"],
+                    second,
                 )
             )
             + " |"
         )
+    lines += [
+        "",
+        "## The second data split",
+        "",
+        (
+            "The claims whose runs are all cheap (default addition, max, max_augment, median)"
+            " judged again on a second split of the data (`--data-seed 599`, seeds 0-2; the"
+            " untrained reading is the first split's, the same initial weights):"
+        ),
+        "",
+        "| # | per part | verdict | first split |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        if "split2" in r:
+            b = r["split2"]
+            lines.append(
+                "| "
+                + " | ".join(
+                    esc(c)
+                    for c in (r["number"], "<br>".join(part_lines(b)), b["verdict"], r["verdict"])
+                )
+                + " |"
+            )
     beside = [r for r in rows if "beside" in r]
     if beside:
         lines += [
@@ -661,18 +899,14 @@ def write_report(root="figures"):
                 " (`--task add`):"
             ),
             "",
-            "| # | per seed | k of n | would be |",
-            "|---|---|---|---|",
+            "| # | per part | would be |",
+            "|---|---|---|",
         ]
         for r in beside:
             b = r["beside"]
             seeds = "<br>".join(part_lines(b) + [f"cannot test: {x}" for x in b["not_testable"]])
             lines.append(
-                "| "
-                + " | ".join(
-                    esc(c) for c in (r["number"], seeds, f"{b['k']} of {b['n']}", b["verdict"])
-                )
-                + " |"
+                "| " + " | ".join(esc(c) for c in (r["number"], seeds, b["verdict"])) + " |"
             )
     lines += [
         "",
@@ -701,18 +935,15 @@ def write_report(root="figures"):
         "",
         (
             "Each task's circuit as far as it has been found, built by hand and spliced into the"
-            " model in place of the learned parts. Per seed: test accuracy of the learned model /"
-            " of the model with the built parts / of a control / agreement of the built circuit"
-            " with the learned model's predictions; n/a: not measured yet (for the median, trivial:"
-            " the check is always right). The control: for sort, attention on a random input; for"
-            " the median, the same check on the run's untrained initial weights, where it does as"
-            " well: it shows the information suffices, not what training learned; addition and max:"
-            " not measured yet."
+            " model in place of the learned parts. Per seed, then the mean: the learned model / the"
+            " model with the built parts / the control (the built part's parameters shuffled or"
+            " random) / the best simple baseline / agreement of the built circuit with the learned"
+            " model's own predictions; accuracy unless the row says otherwise."
         ),
         "",
         (
-            "| task | mechanism | built by hand | kept learned | per seed: learned / built /"
-            " control / agreement |"
+            "| task | mechanism | built by hand | kept learned | learned / built / control /"
+            " baseline / agreement |"
         ),
         "|---|---|---|---|---|",
     ]
@@ -732,3 +963,58 @@ def write_report(root="figures"):
     with open(os.path.join(root, "REPORT.md"), "w") as f:
         f.write("\n".join(lines))
     return counts
+
+
+# ============================================================================ STUDY.md
+# STUDY.md is written from study/STUDY.template.md: every number in it that a run measured is a
+# placeholder {{RUN KEY FORMAT [MODE]}}, filled from the findings (RUN: a run, e.g. median or
+# add_nanda; KEY: a dotted path into its findings.json's measured values, list items by index;
+# MODE: range (default; lowest-highest over the run's seeds), seeds (each, 's0 / s1 / ...'), s0,
+# mean). `python -m study report` writes it; a test checks it is current.
+PLACEHOLDER = re.compile(r"\{\{\s*(\S+)\s+(\S+)\s+(\S+)(?:\s+(\S+))?\s*\}\}")     # may span lines
+FORMATS = {"pct0": lambda v: f"{100 * v:.0f}", "pct1": lambda v: f"{100 * v:.1f}",
+           "pct2": lambda v: f"{100 * v:.2f}", "f1": "{:.1f}".format, "f2": "{:.2f}".format,
+           "f3": "{:.3f}".format, "g2": "{:.2g}".format, "g3": fmt, "int": lambda v: f"{v:,.0f}"}
+
+
+def _value(found, run, key, seed):
+    """The value at the dotted path `key` in the run's findings of `seed`; a suffix :mean,
+    :min or :max reduces a list (per head, per step) to one number."""
+    key, _, reduce = key.partition(":")
+    v = found[run][seed]
+    for k in key.split("."):
+        v = v[int(k)] if isinstance(v, list) else v[k]
+    return getattr(np, reduce)(v) if reduce else v
+
+
+def render_text(text, found):
+    """text with every placeholder filled from the findings (see above)."""
+    def fill(m):
+        run, key, form, mode = m.group(1), m.group(2), FORMATS[m.group(3)], m.group(4) or "range"
+        seeds = sorted(found[run]) if mode != "s0" else [0]
+        values = []
+        for s in seeds:
+            try:
+                values.append(_value(found, run, key, s))
+            except KeyError:                   # an analysis beyond the claims, not run on this seed
+                if not found[run][s].get("claims_only"):
+                    raise
+        if any(v is None for v in values):
+            return " / ".join("never" if v is None else form(v) for v in values)
+        if mode == "mean":
+            return form(float(np.mean(values)))
+        if mode in ("seeds", "s0"):
+            return " / ".join(form(v) for v in values)
+        lo, hi = form(min(values)), form(max(values))
+        return lo if lo == hi else f"{lo}-{hi}"
+    return PLACEHOLDER.sub(fill, text)
+
+
+def write_study_md(root="figures", template=None, out="STUDY.md"):
+    """STUDY.md from its template and the findings under root."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    template = template or os.path.join(here, "STUDY.template.md")
+    with open(template) as f:
+        text = render_text(f.read(), load_findings(root))
+    with open(out, "w") as f:
+        f.write(text)

@@ -55,8 +55,14 @@ def width_sweep(paths, out_dir, draw=True):
             "grokked_at_test_acc": GROKKED[task],
             "runs": {f"d{w}_s{s}": v for (w, s), v in sorted(by.items())},
             "best_width_per_seed": best,
+            "lowest_loss_width_per_seed": {
+                str(s): min((w for w in widths if (w, s) in by),
+                            key=lambda w: by[(w, s)]["final_test_loss"])
+                for s in seeds
+            },
         }
-    plot_width_sweep(runs, GROKKED, png(figs, "width_sweep"))
+    plot_width_sweep(runs, GROKKED, {t: found[t]["lowest_loss_width_per_seed"] for t in found},
+                     png(figs, "width_sweep"))
     found = plain(found)
     with open(f"{out_dir}/findings.json", "w") as f:
         json.dump({"runs": list(paths), "measured": found}, f, indent=1)
