@@ -178,7 +178,7 @@ def analyse_add(path, out_dir, draw=True, untrained=False, extensions=True):
         bounds,
         png(figs, "curves"),
         f"Modular addition ({setting(cfg)}, p {p}, {history_pairs(cfg)} training pairs, seed"
-        f" {cfg.seed}): train and test curves"
+        f" {cfg.seed}):\ntrain and test curves"
         + (
             ", phases from the progress measures (shaded)"
             if bounds is not None
