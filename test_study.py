@@ -234,7 +234,7 @@ def add(seed, **kw):
 def mini_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     for s in (0, 1):
-        runs = {"add_nanda": add(s), "add": add(s, epochs=30), "max": five("max", s), "max_augment": five("max", s, augment=True),
+        runs = {"add_nanda": add(s), "add_nanda5k": add(s, n_train=250), "add": add(s, epochs=30), "max": five("max", s), "max_augment": five("max", s, augment=True),
                 "median": five("median", s, snapshot_every=4), "sort": five("sort", s), "sort_small": five("sort", s, n_train=300),
                 "sort_1head": five("sort", s, n_heads=1, d_head=32)}
         for name, cfg in runs.items():
@@ -266,7 +266,7 @@ def test_mini_study_every_report_row_comes_from_the_claims_table(mini_study):
     figures, counts = mini_study
     text = (figures / "REPORT.md").read_text()
     table = json.loads((figures / "findings.json").read_text())
-    judged = report.judge_all(report.load_findings(str(figures)))
+    judged = report.judge_all(report.load_findings(str(figures)), report.load_findings(str(figures / "untrained")))
     rows = report_rows(text, "| # | the study |")
     assert [int(r[0]) for r in rows] == list(range(1, 35))
     read_untrained = 0
@@ -287,8 +287,9 @@ def test_mini_study_every_report_row_comes_from_the_claims_table(mini_study):
     log = report_rows(text, "| # | what revision 3 changed")      # every claim, before and after revision 3
     assert [int(r[0]) for r in log] == list(range(1, 35))
     assert [r[-1] for r in log] == [j["verdict"] for j in judged]
-    assert [r[-2].split(" (")[0] for r in log] == [report.judge_before(c, report.load_findings(str(figures)))["verdict"]
-                                                   for c in claims.CLAIMS]
+    found = report.load_findings(str(figures))
+    assert [r[-3].split(" (")[0] for r in log] == [report.judge_before(c, found)["verdict"] for c in claims.CLAIMS]
+    assert [r[-2] for r in log] == [f"{j['verdict_before']} ({j['k']} of {j['n']})" for j in judged]
     assert counts == table["counts"] and sum(counts.values()) == 34
     assert ", ".join(f"{n} {k}" for k, n in counts.items()) in text
     for line in claims.POLICY:

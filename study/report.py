@@ -11,9 +11,9 @@ import numpy as np
 
 import analysis as an
 import minigrok as mg
-from .claims import (AGGREGATE, AGGREGATE_BEFORE, CLAIMS, POLICY, REVISED, REVISED_WHEN, REVISION_3,
-                     SHOWN, SUBSTITUTE, VERDICTS, NotTestable, claim_verdict, fmt, part_outcome,
-                     verdict_before)
+from .claims import (AGGREGATE, AGGREGATE_BEFORE, CLAIMS, LOG_KINDS, POLICY, REVISED, REVISED_WHEN,
+                     REVISION_3, SHOWN, SUBSTITUTE, VERDICTS, NotTestable, claim_verdict, fmt,
+                     part_outcome, verdict_before)
 from .common import plain
 
 
@@ -116,9 +116,8 @@ def judge(claim, found, runs=None, untrained=None, untrained_runs=None):
         "study": claim.words,
         "quantity": claim.quantity,
         "runs": runs,
-        "rules": [
-            {"part": p.label, "rule": p.rule.describe(), "role": p.role} for p in claim.parts
-        ],
+        "rules": [{"part": p.label, "rule": p.rule.describe(), "role": p.role,
+                   "kind": p.rule.kind + (":every" if p.rule.every else "")} for p in claim.parts],
         "seeds": {s: {"parts": v} for s, v in seeds.items()},
         "parts": result,
         "k": k,
@@ -159,6 +158,21 @@ def judge_all(found, untrained=None):
     return rows
 
 
+def interval_text(kind, r, interval=True):
+    """The mean over seeds and its 95% interval, on the scale the rule reads them (claims.Rule.
+    statistic): a geometric mean for the order-of-magnitude and ratio rules, the margin over
+    chance for the chance rules, the share of the items that pass for 'every'."""
+    mean, lo, hi = r["mean"], r["lo"], r["hi"]
+    label = "mean"
+    if kind.endswith(":every"):
+        label = "share of items passing, mean"
+    elif kind in LOG_KINDS:
+        label, mean, lo, hi = "geometric mean", 10 ** mean, 10 ** lo, 10 ** hi
+    elif kind in ("above_chance", "not_above_chance"):
+        label = "mean margin over chance"
+    return f"{label} {fmt(mean)}" + (f" [{fmt(lo)}, {fmt(hi)}]" if interval else "")
+
+
 def part_lines(row):
     """One line per part: per-seed values (with a mark for the seed's rule), then the mean and
     its 95% interval with the outcome, and the untrained weights' reading."""
@@ -180,17 +194,13 @@ def part_lines(row):
                 f"; chance {', '.join(fmt(c) for c in chances)} (per seed)"
         r = row["parts"][i] if "parts" in row else None
         if r is not None:
-            stat = (
-                ""
-                if r["mean"] is None
-                else f"mean {fmt(r['mean'])} [{fmt(r['lo'])}, {fmt(r['hi'])}]: "
-            )
+            stat = "" if r["mean"] is None else f"{interval_text(rule['kind'], r)}: "
             text += f"; **{stat}{r['outcome']}**" + (
                 " (substitute)" if r["role"] == SUBSTITUTE else ""
             )
             u = r.get("untrained")
             if u is not None:
-                ustat = "" if u["mean"] is None else f"mean {fmt(u['mean'])}, "
+                ustat = "" if u["mean"] is None else f"{interval_text(rule['kind'], u, False)}, "
                 text += f"; untrained: {ustat}{u['outcome']}" + (
                     " = **vacuous**" if r["vacuous"] else ""
                 )
@@ -771,10 +781,12 @@ def write_report(root="figures"):
         "## Policy",
         "",
         (
-            "The rules were written from the study's words before any run of this study was made"
-            " (the previous single-seed pipeline's numbers, commit 937c2f6, were on record), then"
-            " revised twice with results in view; both revisions are listed below, the second with"
-            " every claim's verdict before and after it."
+            "The first rules were written from the study's words before any run of this study"
+            " existed, but not blind: the previous single-seed pipeline's numbers for the same"
+            " measures (commit 937c2f6) were on record. They were then revised twice with results"
+            " in view; both revisions are listed below, the second with every claim's verdict"
+            " before and after it, and with the aggregation's share of the change apart from the"
+            " rules'."
         ),
         "",
     ]
@@ -797,10 +809,11 @@ def write_report(root="figures"):
         + ".",
         "",
         (
-            "| # | what revision 3 changed in the claim (beside the aggregation) | revision 2 (k of"
-            " n seeds) | revision 3 |"
+            "| # | what revision 3 changed in the claim's parts or runs | revision 2: its parts,"
+            " its aggregation (k of n seeds) | revision 3's parts, revision 2's aggregation |"
+            " revision 3 |"
         ),
-        "|---|---|---|---|",
+        "|---|---|---|---|---|",
     ]
     for r, c in zip(rows, CLAIMS):
         b = r["before"]
@@ -813,6 +826,7 @@ def write_report(root="figures"):
                     r["number"],
                     change,
                     f"{b['verdict']} ({b['k']} of {b['n']})",
+                    f"{r['verdict_before']} ({r['k']} of {r['n']})",
                     r["verdict"],
                 )
             )
