@@ -12,7 +12,7 @@ import arrays
 import checkpoint
 import minigrok as mg
 import tasks
-from .claims import holds_level
+from .claims import HOLDS, holds_level
 
 FIVE, SORT = an.FIVE, an.SORT
 ALPHAS = np.round(np.linspace(0, 1, 21), 2)     # the mixing weights of the robustness curves
@@ -156,10 +156,17 @@ def qk_line_analysis(params, n, found):
     return x, q, k, qm, km, kc, fitted_table
 
 
-def ov_robustness(alphas, accuracy_at, n_items):
-    """The accuracy curve over alphas, and where it holds at '100%' on n_items (holds_level)."""
-    curve = [accuracy_at(a) for a in alphas]
-    return curve, an.holds_to(alphas, curve, holds_level(n_items))
+def ov_robustness(alphas, accuracy_at, n_items, whole=True):
+    """The alphas read, the accuracy curve over them, and where it holds at '100%' on n_items
+    (holds_level). whole False (no figure to draw): the curve stops at its first value below
+    both that level and revision 2's HOLDS, all that either reading needs."""
+    low, curve = min(holds_level(n_items), HOLDS), []
+    for a in alphas:
+        curve.append(accuracy_at(a))
+        if not whole and curve[-1] < low:
+            break
+    alphas = list(alphas[:len(curve)])
+    return alphas, curve, an.holds_to(alphas, curve, holds_level(n_items))
 
 
 def ordering_patterns(params, cfg, example):

@@ -128,12 +128,12 @@ def analyse_max(path, out_dir, draw=True, untrained=False, extensions=True):
     found["ov_forced_accuracy_balanced_small_outputs"] = float(np.nanmean(bal_per_value[:small]))
     plot_ov_forced(bal_per_value, small, png(figs, "ov_forced"))
     found["ov_robustness_items"] = len(test_targets)
-    curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
+    alphas, curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS, lambda a: an.ov_copy_accuracy(params, test_tokens, test_targets, n, a)[0],
-        len(test_targets))
-    found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
+        len(test_targets), whole=draw)
+    found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas, curve
     plot_robustness(
-        ALPHAS,
+        alphas,
         {"": curve},
         "Max: robustness of copying\n(attention forced onto the maximum, the runner-up mixed in)",
         png(figs, "ov_robustness"),

@@ -248,14 +248,14 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
     target_rank = list(range(FIVE.n_inputs)) if sort else [FIVE.n_inputs // 2]
     other_rank = [r + 1 if r < 4 else r - 1 for r in target_rank]
     found["ov_robustness_items"] = targets.size         # every readout step's answer counts
-    curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
+    alphas, curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS,
         lambda a: an.rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, a),
-        targets.size)
+        targets.size, whole=draw)
     found["ov_forced_accuracy"] = curve[0]
-    found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = ALPHAS, curve
+    found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas, curve
     plot_robustness(
-        ALPHAS,
+        alphas,
         {"": curve},
         f"{cfg.task.capitalize()}: robustness of copying\n"
         "(attention forced onto the answer's input, a neighbour in rank mixed in)",
