@@ -134,13 +134,12 @@ SORT_EPOCHS := 150
 SORT_SMALL_EPOCHS = $(shell echo $$(( $(SORT_EPOCHS) * 10 )))
 WIDTHS := 16 32 64 128 256 512
 WIDTH_SEEDS := $(FEW_SEEDS)
-# Measured on this 2-core machine, 2026-12-05 (engine of 2026-12-02, one BLAS thread per run):
-# `make -j2 runs` from nothing took 6,001 s (100 minutes; 6,901 s on 2026-12-04): each add_nanda
-# run ~1,130 s, add 87-134, max and max_augment 34-58, median ~105, sort, sort_small and sort_1head
-# 239-330; the width sweep 41% of the 11,546 run-seconds. With every checkpoint present,
-# re-running every study driver and the report (`make -j2 figures` after a change to study/)
-# took 103 s twice (209 s with the Makefile and study code of commit bcb190e, the same hour);
-# `python -m study report` alone takes seconds.
+# The budget (README, "The study"), on this 2-core machine: the 77 runs recorded 17,408
+# run-seconds trained beside other work (at most 145 minutes under `make -j2 runs`, about 120
+# on a quiet machine by the 60 older runs' quiet times of 2026-12-05). Recorded per run, beside
+# other work: add_nanda 1,322-1,469 s, add_nanda5k 105-184, add 93-358, max 36-162, median
+# 106-478, the sort family 262-436. With every checkpoint present, re-running
+# every analysis and the report (`make -j2 figures` after a change to study/) took 307 s.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(2),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda,$(FEW_SEEDS))
