@@ -139,7 +139,7 @@ WIDTH_SEEDS := $(FEW_SEEDS)
 # on a quiet machine by the 60 older runs' quiet times of 2026-12-05). Recorded per run, beside
 # other work: add_nanda 1,322-1,469 s, add_nanda5k 105-184, add 93-358, max 36-162, median
 # 106-478, the sort family 262-436. With every checkpoint present, re-running
-# every analysis and the report (`make -j2 figures` after a change to study/) took 307 s.
+# every analysis and the report (`make -j2 figures` after a change to study/) took 309 s.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(2),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda,$(FEW_SEEDS))

@@ -234,6 +234,9 @@ def analyse_add(path, out_dir, draw=True, untrained=False, extensions=True):
         png(figs, "embedding_fourier"),
     )
 
+    if not extensions or untrained:    # the rest is beyond the study's claims
+        return save(out_dir, path, cfg, found)
+
     # key-frequency selection: the share of W_E's squared norm per frequency, and the count at
     # other thresholds
     found["key_frequency_rule"] = f"share of W_E's squared norm > {an.KEY_FACTOR:g} / K (K = {K})"

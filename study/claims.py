@@ -2,7 +2,9 @@
 kinds of rule (Rule: each both describes itself, the report's text, and checks a value, the
 verdict, so that findings.json and REPORT.md cannot disagree), the policy's constants, and
 CLAIMS, the 34 claims in the study's order: for each, the study's words, the quantity we
-measure, the runs it is measured on, and a rule per part. report.py judges them."""
+measure, the runs it is measured on, and a rule per part; and how a part's values over the
+seeds become its outcome and the parts' outcomes the verdict (part_outcome, claim_verdict).
+report.py applies them to the findings."""
 import math
 from dataclasses import dataclass
 

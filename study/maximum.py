@@ -130,7 +130,7 @@ def analyse_max(path, out_dir, draw=True, untrained=False, extensions=True):
     found["ov_robustness_items"] = len(test_targets)
     alphas, curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS, lambda a: an.ov_copy_accuracy(params, test_tokens, test_targets, n, a)[0],
-        len(test_targets), whole=draw)
+        len(test_targets), whole=extensions and not untrained)
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas, curve
     plot_robustness(
         alphas,

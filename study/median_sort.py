@@ -251,7 +251,7 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
     alphas, curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS,
         lambda a: an.rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, a),
-        targets.size, whole=draw)
+        targets.size, whole=extensions and not untrained)
     found["ov_forced_accuracy"] = curve[0]
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas, curve
     plot_robustness(

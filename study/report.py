@@ -1,7 +1,8 @@
-"""Judging the claims and writing the report: every claim of claims.CLAIMS judged on every
-seed of its runs from figures/<run>_s<seed>/findings.json (k of n seeds, the verdict by
-claims.AGGREGATE), the analyses beyond the study's claims (EXTENSIONS), the circuits rebuilt
-by hand (CIRCUITS), and figures/findings.json and figures/REPORT.md written from them."""
+"""Judging the claims and writing the report: every claim of claims.CLAIMS judged on the seeds
+of its runs from figures/<run>_s<seed>/findings.json and on their untrained weights
+(figures/untrained/; the verdict by claims.AGGREGATE, revision 2's beside it), the analyses
+beyond the study's claims (EXTENSIONS), the circuits rebuilt by hand (CIRCUITS), and
+figures/findings.json, figures/REPORT.md and STUDY.md written from them."""
 import glob
 import re
 import json
