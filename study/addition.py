@@ -1,14 +1,12 @@
 """The driver for modular addition: every measurement of the study's claims 1-8 and of the
 analyses beyond them (Nanda et al.'s Fourier circuit, its progress measures and phases, the
 frequency ablations, the closed form of the logits), from one checkpoint."""
-import os
 
 import numpy as np
 
 import analysis as an
-import checkpoint
 import minigrok as mg
-from .common import history_facts, load_run, save
+from .common import history_facts, open_run, save
 from .plots import (
     COMPONENT,
     plot_ablations,
@@ -61,10 +59,7 @@ def nanda_preset(cfg):
 def analyse_add(path, out_dir, draw=True, untrained=False, extensions=True):
     """figures/<run>/findings.json, and with draw the figures beside it (untrained: the
     measures on the run's initial weights, common.load_run)."""
-    checkpoint.check_task(path, "add", "python -m study add")
-    cfg, params, history, snapshots = load_run(path, untrained)
-    os.makedirs(out_dir, exist_ok=True)
-    figs = out_dir if draw else None
+    cfg, params, history, snapshots, figs = open_run(path, out_dir, ("add",), draw, untrained)
     p = cfg.p
     basis, names = an.fourier_basis(p)
     K = (p - 1) // 2

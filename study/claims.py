@@ -461,7 +461,7 @@ class Claim:
     parts: tuple
     beside: dict = None # another run shown beside, not judged (the fast default addition run)
     revised: str = None  # what revision 3 changed in this claim's parts or runs
-    before: tuple = None  # revision 2's parts, where revision 3 changed them (the revision log)
+    before: tuple = None  # revision 2's judged parts, where revision 3 changed them (the log)
     runs_before: dict = None  # revision 2's runs, where revision 3 changed them
 
 
@@ -572,13 +572,6 @@ def _width_best(F, task):
     return best
 
 
-def _width_best_of_all(F, task):
-    """The width with the lowest final test loss among all of this seed's runs, converged or not."""
-    losses = _width_column(F, task, "final_test_loss")
-    need(all(v is not None for v in losses), f"a {task} width run has no final test loss")
-    return F["width"][task]["widths"][int(np.argmin(losses))]
-
-
 def _width_column(F, task, key):
     """One value per width of the sweep (in the order of its widths) for this seed."""
     w = F["width"].get(task)
@@ -620,7 +613,7 @@ CLAIMS = [
             " pairs, now shown beside)"
         ),
         runs_before={"add": "add_nanda"},
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "begins",
                 lambda F: _reached(F["add"], "epoch_test_acc_10", 1.25 * 10000),
@@ -692,22 +685,8 @@ CLAIMS = [
             "the signed mean over all pairs, the study's most likely statistic, judged beside the"
             " largest difference (it is zero whatever the weights: the untrained reading shows it)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part("max difference", lambda F: F["add"]["swap_max_abs_diff"], Rule(ORDER, 1e-5)),
-            Part("mean difference", lambda F: F["add"]["swap_mean_abs_diff"], Rule(SHOWN)),
-            Part(
-                "relative to the largest activation",
-                lambda F: F["add"]["swap_max_abs_diff_relative"],
-                Rule(SHOWN),
-            ),
-            Part(
-                "after the ReLU: max / mean difference",
-                lambda F: [
-                    F["add"]["swap_post_relu_max_abs_diff"],
-                    F["add"]["swap_post_relu_mean_abs_diff"],
-                ],
-                Rule(SHOWN),
-            ),
         ),
     ),
     Claim(
@@ -915,7 +894,7 @@ CLAIMS = [
             "the two models' own test losses and accuracies (was: sort's y3 greedily decoded"
             " against median, now shown beside)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "loss ratio",
                 lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_greedy_test_loss"],
@@ -926,16 +905,6 @@ CLAIMS = [
                 lambda F: F["sort"]["y3_greedy_test_accuracy"]
                 - _median_at_sort_epochs(F)["test_acc"],
                 Rule(PTS, 0.05),
-            ),
-            Part(
-                "loss ratio, teacher-forced y3",
-                lambda F: _median_at_sort_epochs(F)["test_loss"] / F["sort"]["y3_test_loss"],
-                Rule(SHOWN),
-            ),
-            Part(
-                "accuracy gain, teacher-forced y3",
-                lambda F: F["sort"]["y3_test_accuracy"] - _median_at_sort_epochs(F)["test_acc"],
-                Rule(SHOWN),
             ),
         ),
     ),
@@ -992,50 +961,9 @@ CLAIMS = [
             "the lowest final test loss of all widths (was: among the runs that converged, which"
             " made d_model 16, a run that never learned, the best on every seed)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part("addition: best width", lambda F: _width_best(F, "add"), Rule(EQUALS, 32)),
             Part("median: best width", lambda F: _width_best(F, "median"), Rule(EQUALS, 512)),
-            Part(
-                "addition: best width of all runs, converged or not",
-                lambda F: _width_best_of_all(F, "add"),
-                Rule(SHOWN),
-            ),
-            Part(
-                "median: best width of all runs, converged or not",
-                lambda F: _width_best_of_all(F, "median"),
-                Rule(SHOWN),
-            ),
-            Part("widths", lambda F: F["width"]["add"]["widths"], Rule(SHOWN)),
-            Part(
-                "addition: final test loss, by width",
-                lambda F: _width_column(F, "add", "final_test_loss"),
-                Rule(SHOWN),
-            ),
-            Part(
-                "median: final test loss, by width",
-                lambda F: _width_column(F, "median", "final_test_loss"),
-                Rule(SHOWN),
-            ),
-            Part(
-                f"addition: epoch of test accuracy >= {GROKKED['add']:.0%}, by width",
-                lambda F: _width_column(F, "add", "time_to_grok"),
-                Rule(SHOWN),
-            ),
-            Part(
-                f"median: epoch of test accuracy >= {GROKKED['median']:.0%}, by width",
-                lambda F: _width_column(F, "median", "time_to_grok"),
-                Rule(SHOWN),
-            ),
-            Part(
-                "addition: converged, by width",
-                lambda F: _width_column(F, "add", "converged"),
-                Rule(SHOWN),
-            ),
-            Part(
-                "median: converged, by width",
-                lambda F: _width_column(F, "median", "converged"),
-                Rule(SHOWN),
-            ),
         ),
     ),
     Claim(
@@ -1063,16 +991,11 @@ CLAIMS = [
             "on the random test set, where the study's 'performance' is read, so that it does not"
             " contradict claim 10 by construction (was: the balanced set, claim 10's gain)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "balanced accuracy gain",
                 lambda F: F["aug"]["balanced_accuracy"] - F["max"]["balanced_accuracy"],
                 Rule(RANGE, -0.02, 0.02),
-            ),
-            Part(
-                "random test set change",
-                lambda F: F["aug"]["final"]["test_acc"] - F["max"]["final"]["test_acc"],
-                Rule(SHOWN),
             ),
         ),
     ),
@@ -1107,7 +1030,7 @@ CLAIMS = [
             f"'close' is a cosine of at least {CLOSE}, one threshold for every cosine claim (was:"
             " above chance, which passed at mean cosines of 0.03-0.11)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "inputs mean cosine",
                 lambda F: (
@@ -1217,7 +1140,7 @@ CLAIMS = [
             "the study's own table judged, labelled off-distribution, the real CLS query beside"
             " as a substitute (was: the CLS query judged, the table shown)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "CLS score vs key number, per head",
                 lambda F: F["max"]["cls_score_key_correlation_per_head"],
@@ -1227,11 +1150,6 @@ CLAIMS = [
                 "near the diagonal (a number as query)",
                 lambda F: _no_number_query("max"),
                 Rule(ABOVE, 0.5),
-            ),
-            Part(
-                "study's construction: score vs |query - key|",
-                lambda F: F["max"]["number_query_score_distance_correlation"],
-                Rule(SHOWN),
             ),
         ),
     ),
@@ -1266,7 +1184,7 @@ CLAIMS = [
             "q's line fit and the slopes' signs judged on the study's construction, labelled"
             " off-distribution (was: left untested, the construction shown)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part("k median R^2", lambda F: F["max"]["k_fit_r2_median"], Rule(AT_LEAST, 0.8)),
             Part(
                 "q median R^2 (a number as query)",
@@ -1277,16 +1195,6 @@ CLAIMS = [
                 "q, k slopes of opposite sign (a number as query)",
                 lambda F: _no_number_query("max"),
                 Rule(AT_LEAST, 0.9),
-            ),
-            Part(
-                "study's construction: q median R^2",
-                lambda F: F["max"]["q_fit_r2_median"],
-                Rule(SHOWN),
-            ),
-            Part(
-                "study's construction: slopes of opposite sign",
-                lambda F: F["max"]["q_k_slopes_opposite_sign_fraction"],
-                Rule(SHOWN),
             ),
             Part(
                 "k flatter below n/5",
@@ -1356,21 +1264,11 @@ CLAIMS = [
             "the study's own table judged, labelled off-distribution, the CLS query beside as a"
             " substitute (was: the CLS query judged, the table shown)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "CLS scores, correlation",
                 lambda F: F["max"]["cls_score_fit_correlation"],
                 Rule(AT_LEAST, 0.9),
-            ),
-            Part(
-                "number-query table (study's), correlation",
-                lambda F: F["max"]["number_query_table_fit_correlation"],
-                Rule(SHOWN),
-            ),
-            Part(
-                "engineered model, test accuracy",
-                lambda F: F["max"]["engineered_test_accuracy"],
-                Rule(SHOWN),
             ),
         ),
     ),
@@ -1409,14 +1307,11 @@ CLAIMS = [
         revised=(
             "'100%' read within the test set's sampling error, accuracy >= 1 - 3/N (was: >= 99%)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "holds to alpha",
                 lambda F: robustness_reading_before(F["max"]),
                 Rule(RANGE, 0.2, 0.3),
-            ),
-            Part(
-                "accuracy at alpha 0", lambda F: F["max"]["ov_robustness_accuracy"][0], Rule(SHOWN)
             ),
         ),
     ),
@@ -1482,16 +1377,11 @@ CLAIMS = [
         revised=(
             "'100%' read within the test set's sampling error, accuracy >= 1 - 3/N (was: >= 99%)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "holds to alpha",
                 lambda F: robustness_reading_before(F["median"]),
                 Rule(AT_LEAST, STILL_ROBUST),
-            ),
-            Part(
-                "accuracy at alpha 0",
-                lambda F: F["median"]["ov_robustness_accuracy"][0],
-                Rule(SHOWN),
             ),
         ),
     ),
@@ -1531,7 +1421,7 @@ CLAIMS = [
             f"'very similar' is a cosine of at least {CLOSE}, one threshold for every cosine claim"
             " (was: at least 0.9, while 'close' passed above chance)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "inputs mean cosine",
                 lambda F: (
@@ -1644,7 +1534,7 @@ CLAIMS = [
             "the previous output replaced by a number not among the inputs (was: by y_(s+1), a"
             " repeated token the model never saw in training, now shown)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "positional minus successor",
                 lambda F: F["sort"]["intervention_position_answer"]
@@ -1723,7 +1613,7 @@ CLAIMS = [
             "'no pattern when the number moves' judged on the study's construction, labelled"
             " off-distribution (was: left untested, the construction shown)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "line R^2", lambda F: F["sort"]["decoding_score_line_r2_median"], Rule(BELOW, 0.8)
             ),
@@ -1736,24 +1626,6 @@ CLAIMS = [
                 "second number moved: cubic R^2 (x1 as query)",
                 lambda F: _no_number_query("sort"),
                 Rule(BELOW, 0.8),
-            ),
-            Part(
-                "study's construction: line R^2",
-                lambda F: F["sort"]["x1_query_score_line_r2_median"],
-                Rule(SHOWN),
-            ),
-            Part(
-                "study's construction: cubic R^2",
-                lambda F: F["sort"]["x1_query_score_cubic_r2_median"],
-                Rule(SHOWN),
-            ),
-            Part(
-                "one head: line R^2 / cubic R^2",
-                lambda F: [
-                    F["one"]["decoding_score_line_r2_median"],
-                    F["one"]["decoding_score_cubic_r2_median"],
-                ],
-                Rule(SHOWN),
             ),
         ),
     ),
@@ -1774,19 +1646,11 @@ CLAIMS = [
         revised=(
             "'100%' read within the test set's sampling error, accuracy >= 1 - 3/N (was: >= 99%)"
         ),
-        before=(
+        before=(  # its judged parts (a shown part has no verdict)
             Part(
                 "holds to alpha",
                 lambda F: robustness_reading_before(F["sort"]),
                 Rule(RANGE, 0.3, 0.4),
-            ),
-            Part(
-                "accuracy at alpha 0", lambda F: F["sort"]["ov_robustness_accuracy"][0], Rule(SHOWN)
-            ),
-            Part(
-                "one head: holds to alpha",
-                lambda F: robustness_reading_before(F["one"]),
-                Rule(SHOWN),
             ),
         ),
     ),

@@ -4,6 +4,7 @@ median and sort have in common (invariance to the order of the inputs, the line 
 and k, the robustness of copying)."""
 import dataclasses
 import json
+import os
 
 import numpy as np
 
@@ -16,6 +17,17 @@ from .claims import HOLDS, holds_level
 
 FIVE, SORT = an.FIVE, an.SORT
 ALPHAS = np.round(np.linspace(0, 1, 21), 2)     # the mixing weights of the robustness curves
+
+
+def open_run(path, out_dir, tasks_read, draw, untrained):
+    """What each driver does first: the run at `path` (load_run), refused unless its task is
+    one of tasks_read; out_dir made; and where figures go (None: none drawn)."""
+    cfg, params, history, snapshots = load_run(path, untrained)
+    if cfg.task not in tasks_read:
+        raise mg.UsageError(f"{path} is a checkpoint of task {cfg.task}, but this analysis needs "
+                            f"one of task {' or '.join(tasks_read)}")
+    os.makedirs(out_dir, exist_ok=True)
+    return cfg, params, history, snapshots, (out_dir if draw else None)
 
 
 def load_run(path, untrained=False):

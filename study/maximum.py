@@ -1,12 +1,10 @@
 """The driver for max of five numbers: claims 9-10 and 13-22 (invariance, attention on the
 maximum, the QK line fits and the attention law they give, OV copying and its robustness)
 and the engineered circuit, from one checkpoint."""
-import os
 
 import numpy as np
 
 import analysis as an
-import checkpoint
 import minigrok as mg
 import tasks
 from .claims import STUDY_BANDS, holds_level
@@ -14,7 +12,7 @@ from .common import (
     ALPHAS,
     history_facts,
     invariance,
-    load_run,
+    open_run,
     ordering_patterns,
     ov_robustness,
     qk_line_analysis,
@@ -38,10 +36,7 @@ FIVE = an.FIVE
 def analyse_max(path, out_dir, draw=True, untrained=False, extensions=True):
     """figures/<run>/findings.json, and with draw the figures beside it (untrained: the
     measures on the run's initial weights, common.load_run)."""
-    checkpoint.check_task(path, "max", "python -m study max")
-    cfg, params, history, _ = load_run(path, untrained)
-    os.makedirs(out_dir, exist_ok=True)
-    figs = out_dir if draw else None
+    cfg, params, history, _, figs = open_run(path, out_dir, ("max",), draw, untrained)
     n, H = cfg.n, params["W_Q"].shape[0]
     data = tasks.make_data(cfg)
     test_tokens, test_targets = data.evals["test"]

@@ -2,7 +2,6 @@
 rank, the QK scores of the real queries, OV copying and its robustness), and the two
 mechanisms found by interventions: how CLS computes the median (median_mechanism) and
 whether sort's query finds the successor of the token just written (sort_successor)."""
-import os
 
 import numpy as np
 
@@ -14,7 +13,7 @@ from .common import (
     ALPHAS,
     history_facts,
     invariance,
-    load_run,
+    open_run,
     ordering_patterns,
     ov_robustness,
     qk_line_analysis,
@@ -33,13 +32,8 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
     snapshot; for sort the middle output y3 alone and the previous-token interventions.
     untrained: the measures the claims read, on the run's initial weights (common.load_run),
     without the mechanisms (median_mechanism, sort_successor)."""
-    cfg, params, history, snapshots = load_run(path, untrained)
-    if cfg.task not in ("median", "sort"):
-        raise mg.UsageError(
-            f"{path} is a {cfg.task} checkpoint; this analysis needs median or sort"
-        )
-    os.makedirs(out_dir, exist_ok=True)
-    figs = out_dir if draw else None
+    cfg, params, history, snapshots, figs = open_run(path, out_dir, ("median", "sort"), draw,
+                                                     untrained)
     n, H = cfg.n, params["W_Q"].shape[0]
     sort = cfg.task == "sort"
     n_read = tasks.LAYOUTS[cfg.task].n_read
@@ -127,7 +121,7 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
             found[f"counterfactual_{key}"] = float(np.mean([v[key] for v in cf.values()]))
         if extensions and not untrained:
             found["sort_successor"] = successor = sort_successor(
-                params, mg.init_params(cfg), n, dq, best_head, tokens, targets
+                params, mg.init_params(cfg), n, dq, best_head, tokens, targets, cf
             )
             plot_sort_successor(successor, png(figs, "successor"))
         by_query = dq.mean(3)  # [step, t, head, x]: mean over key positions
@@ -399,13 +393,14 @@ def median_mechanism(params, cfg, data):
     return out
 
 
-def sort_successor(params, init, n, dq, best_head, tokens, targets):
+def sort_successor(params, init, n, dq, best_head, tokens, targets, counterfactual):
     """Sort's decoding steps (predicting y2..y5), successor or rank (issue #24): how much of
     the real query's score is a function of the key number minus the previous output (the
     successor reading), of the key number alone, of the previous output alone (eta^2, for the
     head that attends the step's own rank most: the median over the input positions, and over
-    every head and position); the mean score by that difference; and the counterfactual
-    previous output that is not among the inputs (no token repeated); and the successor rule
+    every head and position); the mean score by that difference; the counterfactual previous
+    output that is not among the inputs (no token repeated: `counterfactual`, as
+    an.counterfactual_previous_output gives it, measured once by the driver); and the successor rule
     spliced in place of the attention (QK), on the trained and on the untrained weights."""
     explained = an.decoding_score_explained(dq)  # [step, head, pos] each
     heads = [best_head[s + 1] for s in range(len(dq))]  # dq's step s predicts y_{s+2}
@@ -418,9 +413,7 @@ def sort_successor(params, init, n, dq, best_head, tokens, targets):
     out["difference_at_peak_best_head"] = [
         int(by_d[s, h].argmax()) - (n - 1) for s, h in enumerate(heads)
     ]
-    out["counterfactual_previous_output"] = an.counterfactual_previous_output(
-        params, tokens, targets
-    )
+    out["counterfactual_previous_output"] = counterfactual
     # the built circuit: the successor rule in place of every head's attention (QK), greedy
     # decoding;
     # beside it, attention on the input at the step's position, and on a random input (the control)
