@@ -139,7 +139,7 @@ WIDTH_SEEDS := $(FEW_SEEDS)
 # on a quiet machine by the 60 older runs' quiet times of 2026-12-05). Recorded per run, beside
 # other work: add_nanda 1,322-1,469 s, add_nanda5k 105-184, add 93-358, max 36-162, median
 # 106-478, the sort family 262-436. With every checkpoint present, re-running
-# every analysis and the report (`make -j2 figures` after a change to study/) took 309 s.
+# every analysis and the report (`make -j2 figures` after a change to study/) took 165 s.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(2),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda,$(FEW_SEEDS))
@@ -217,9 +217,10 @@ FIGURE_SEEDS := 0
 figure_flag = $(if $(or $(findstring split2,$(1)),$(filter-out $(FIGURE_SEEDS),$(lastword $(subst _s, ,$(1))))),\
                 --findings-only)
 # the analyses beyond the study's claims (mechanisms, circuits, progress measures) on FEW_SEEDS of
-# the first split only: the extra seeds and the second split are there for the claims' statistics
-claims_flag = $(if $(or $(findstring split2,$(1)),$(filter-out $(FEW_SEEDS),$(lastword $(subst _s, ,$(1))))),\
-                --claims-only)
+# the first split only: the extra seeds and the second split are there for the claims' statistics;
+# and none for sort_small and sort_1head, which no section beyond the claims reads
+claims_flag = $(if $(or $(findstring split2,$(1)),$(filter sort_small_% sort_1head_%,$(1)),\
+                $(filter-out $(FEW_SEEDS),$(lastword $(subst _s, ,$(1))))),--claims-only)
 # one BLAS thread per analysis too, for the same reason as TRAIN's
 STUDY_PY := OPENBLAS_NUM_THREADS=1 $(PY) -m study
 $(ADD_FINDINGS): figures/%/findings.json: runs/%.npz $(STUDY)

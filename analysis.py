@@ -102,7 +102,7 @@ def all_pairs(p):
 def run_all_pairs(params, p):
     """Logits [p, p, p], attention from '=' to each position [p, p, head, pos], and
     pre-ReLU neuron activations [p, p, d_mlp], for every input (a, b)."""
-    logits, cache = mg.forward(params, all_pairs(p), 1)
+    logits, cache = readout_forward(params, all_pairs(p))
     pattern = cache["pattern"][:, :, -1, :]                                    # [p*p, head, pos]: the '=' query
     return (logits[:, 0].reshape(p, p, -1), pattern.reshape(p, p, *pattern.shape[1:]),
             cache["mlp_pre"][:, -1].reshape(p, p, -1))
@@ -428,15 +428,13 @@ def permutation_similarity(params, numbers, n, task="max"):
     does not matter)."""
     tokens = orderings(numbers, n, task)
     n_read = tasks.LAYOUTS[task].n_read
-    _, cache = mg.forward(params, tokens, n_read)
-    return cosine_matrix(cache["mlp_pre"][:, -n_read:].reshape(len(tokens), -1))
+    return cosine_matrix(readout_forward(params, tokens, n_read)[1]["mlp_pre"].reshape(len(tokens), -1))
 
 
 def head_picks_max(params, tokens):
     """Per head, the fraction of inputs on which the largest attention from CLS falls on a
     position holding the maximum."""
-    _, cache = mg.forward(params, tokens, 1)
-    top = cache["pattern"][:, :, -1, FIVE.inputs].argmax(-1)                             # [batch, head]
+    top = attention_pattern(params, tokens)[:, :, -1, FIVE.inputs].argmax(-1)                            # [batch, head]
     values = np.take_along_axis(tokens[:, FIVE.inputs], top, 1)
     return (values == tokens[:, FIVE.inputs].max(1, keepdims=True)).mean(0)
 
@@ -493,6 +491,31 @@ def attention_law(params, n, k_slope, k_intercept):
     scale = np.sqrt(q_cls.shape[-1])
     beta = (q_cls * k_slope).sum(-1) / scale
     return beta, -(q_cls * k_intercept).sum(-1) / scale / beta
+
+
+def attention_pattern(params, tokens):
+    """The model's attention pattern [batch, head, pos_q, pos_k], as mg.forward's cache has
+    it: the textbook model's embedding and attention only (the MLP and W_U come after it)."""
+    return mg.attention_forward(params, mg.embed_forward(params, tokens))[1]["pattern"]
+
+
+def readout_forward(params, tokens, n_read=1):
+    """mg.forward(params, tokens, n_read) with the MLP and W_U run at the readout positions only
+    (forward runs them at every position; in one layer nothing else reaches the readouts): the
+    logits [batch, n_read, d_vocab_out] and the cache, whose pattern covers every position and
+    whose mlp_pre and mlp_post [batch, n_read, d_mlp] the readouts. The textbook model's own
+    pieces, in its order."""
+    resid_pre = mg.embed_forward(params, tokens)                                  # [batch, pos, d_model]
+    attn_out, cache = mg.attention_forward(params, resid_pre)
+    resid_mid = (resid_pre + attn_out)[:, tokens.shape[1] - n_read:]              # [batch, n_read, d_model]
+    mlp_out, mlp_cache = mg.mlp_forward(params, resid_mid)
+    cache.update(mlp_cache)
+    return mg.unembed_forward(params, resid_mid + mlp_out), cache                 # [batch, n_read, d_vocab_out]
+
+
+def readout_logits(params, tokens, n_read=1):
+    """mg.forward(params, tokens, n_read)'s logits [batch, n_read, d_vocab_out] (readout_forward)."""
+    return readout_forward(params, tokens, n_read)[0]
 
 
 def forward_with_pattern(params, tokens, n_read, pattern):
@@ -589,7 +612,7 @@ def max_circuit(params, tokens, targets, n, k_slope, k_intercept, draws=5):
     copy_on_learned_attention: the model's own attention, then copy_map.
     control, control_copy: engineered and engineered_copy on shuffled_lines (seeds 0..draws-1,
       means). baseline: the input at the best fixed position (about 1/5)."""
-    learned = mg.forward(params, tokens, 1)[0][:, 0].argmax(-1)
+    learned = readout_logits(params, tokens)[:, 0].argmax(-1)
 
     def answers(pattern):                   # learned OV, MLP and W_U; the copy map
         logits = forward_with_pattern(params, tokens, 1, pattern.astype(np.float32))
@@ -643,8 +666,7 @@ def rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, alpha=0
 def attention_rank(params, tokens, n_read):
     """[step, head, rank]: the fraction of inputs on which a head's largest attention over
     the five inputs, at each readout step, lands on the input of each rank (0 = smallest)."""
-    _, cache = mg.forward(params, tokens, n_read)
-    top = cache["pattern"][:, :, -n_read:, FIVE.inputs].argmax(-1)                       # [batch, head, R]
+    top = attention_pattern(params, tokens)[:, :, -n_read:, FIVE.inputs].argmax(-1)                     # [batch, head, R]
     rank = np.argsort(positions_by_rank(tokens[:, FIVE.inputs]), axis=1)                 # rank of each position
     rank_of_top = np.take_along_axis(rank, top.reshape(len(tokens), -1), 1).reshape(top.shape)
     return np.stack([(rank_of_top == r).mean(0) for r in range(FIVE.n_inputs)], -1).transpose(1, 0, 2)
@@ -661,7 +683,7 @@ def previous_token_intervention(params, tokens, targets):
     for s in range(1, 4):
         moved = tokens.copy()
         moved[:, FIVE.sep + s] = targets[:, s]
-        pred = mg.forward(params, moved, SORT.n_read)[0][:, s].argmax(-1)
+        pred = readout_logits(params, moved, SORT.n_read)[:, s].argmax(-1)
         out[f"y{s + 1}"] = {"predicts_position_target": float((pred == targets[:, s]).mean()),
                             "predicts_successor": float((pred == targets[:, s + 1]).mean())}
     return out
@@ -692,7 +714,7 @@ def holds_to(alphas, curve, level=0.99):
 # after attention with a linear probe, on held-out tuples, against shuffled labels.
 def readout_pattern(params, tokens):
     """The model's own attention from CLS [batch, head, 1, pos]."""
-    return mg.forward(params, tokens, 1)[1]["pattern"][:, :, -1:, :]
+    return attention_pattern(params, tokens)[:, :, -1:, :]
 
 
 def uniform_pattern(tokens, n_heads):
@@ -709,11 +731,11 @@ def readout_accuracy(params, tokens, targets, pattern):
     return float((preds == targets[:, 0]).mean()), preds
 
 
-def blend_accuracies(params, tokens, targets, lams):
+def blend_accuracies(params, tokens, targets, lams, learned=None):
     """Accuracy with CLS's attention (1 - lam) * uniform + lam * learned, for each lam in
     lams: lam 0 is pure pooling, lam 1 the model itself; what the learned deviations from
-    uniform add, step by step."""
-    learned = readout_pattern(params, tokens)
+    uniform add, step by step. learned: readout_pattern(params, tokens), when the caller has it."""
+    learned = readout_pattern(params, tokens) if learned is None else learned
     uniform = uniform_pattern(tokens, learned.shape[1])
     return np.array([readout_accuracy(params, tokens, targets, (1 - lam) * uniform + lam * learned)[0]
                      for lam in lams])
@@ -721,12 +743,13 @@ def blend_accuracies(params, tokens, targets, lams):
 
 def cls_resid_mid(params, tokens, pattern):
     """The residual stream at CLS after attention [batch, d_model] with CLS's attention
-    `pattern` [batch, head, 1, pos] (the model's own, or one imposed): CLS's embedding plus
-    the pattern's mix of every position's OV output, in float64."""
+    `pattern` [batch, head, 1, pos] (the model's own, or one imposed): CLS's embedding plus,
+    per head, the pattern's mix of every position's embedding through the head's OV matrix
+    W_V W_O (what attention_forward computes, in another order), in float64."""
     resid_pre = mg.embed_forward(params, tokens).astype(np.float64)               # [batch, pos, d_model]
-    v = np.einsum("bpd,hde->bphe", resid_pre, params["W_V"])                      # [batch, pos, head, d_head]
-    z = np.einsum("bhqk,bkhe->bqhe", pattern.astype(np.float64), v)               # [batch, 1, head, d_head]
-    return resid_pre[:, -1] + np.einsum("bqhe,hed->bqd", z, params["W_O"])[:, 0]
+    mixed = pattern[:, :, 0, :].astype(np.float64) @ resid_pre                    # [batch, head, d_model]
+    OV = params["W_V"].astype(np.float64) @ params["W_O"]                         # [head, d_model, d_model]
+    return resid_pre[:, -1] + mixed.reshape(len(tokens), -1) @ OV.reshape(-1, OV.shape[-1])
 
 
 def threshold_counts(x, n):
@@ -795,11 +818,13 @@ def mlp_pre_at_cls(params, tokens):
     return X @ params["W_in"].astype(np.float64) + params["b_in"]
 
 
-def accuracy_without_neurons(params, tokens, targets, neurons, mean=False):
+def accuracy_without_neurons(params, tokens, targets, neurons, mean=False, X=None):
     """Test accuracy of the answer at CLS (the model's own attention) with the MLP neurons
     `neurons` silenced: their post-ReLU activation set to 0, or with mean=True to its mean
-    over the tuples (a milder ablation: what the neuron says beyond its average)."""
-    X = cls_resid_mid(params, tokens, readout_pattern(params, tokens))
+    over the tuples (a milder ablation: what the neuron says beyond its average). X: CLS's
+    residual cls_resid_mid(params, tokens, readout_pattern(params, tokens)), when the caller
+    has it."""
+    X = cls_resid_mid(params, tokens, readout_pattern(params, tokens)) if X is None else X
     post = np.maximum(X @ params["W_in"].astype(np.float64) + params["b_in"], 0)
     post[:, neurons] = post[:, neurons].mean(0) if mean else 0
     logits = (X + post @ params["W_out"] + params["b_out"]) @ params["W_U"]
@@ -862,7 +887,7 @@ def median_circuit(params, fit_tokens, tokens, targets, n, r2_min=0.8, draws=5):
     return {"learned": measure(learned)[0], "engineered": engineered[0],
             "engineered_agreement": engineered[1],
             "control": float(control[0]), "control_agreement": float(control[1]),
-            "mean_ablated": accuracy_without_neurons(params, tokens, targets, built, mean=True),
+            "mean_ablated": accuracy_without_neurons(params, tokens, targets, built, mean=True, X=X),
             "baseline": float((tokens[:, FIVE.inputs] == targets).mean(0).max()),
             "built_neurons": len(built), "built_numbers": 3 * len(built)}
 
@@ -938,7 +963,7 @@ def counterfactual_previous_output(params, tokens, targets, seed=0):
     fraction answering each, the replaced y_s, and how many tuples were tested."""
     out = {}
     for s, room, moved, lo, hi in counterfactual_tuples(tokens, targets, seed):
-        pred = mg.forward(params, moved, SORT.n_read)[0][:, s].argmax(-1)
+        pred = readout_logits(params, moved, SORT.n_read)[:, s].argmax(-1)
         out[f"y{s + 1}"] = {"tested": int(room.sum()),
                             "answers_successor_of_t": float((pred == hi).mean()),
                             "answers_rank": float((pred == lo).mean()),
@@ -954,7 +979,7 @@ def counterfactual_paths(params, tokens, targets, seed=0):
     out = {}
     for s, room, moved, lo, hi in counterfactual_tuples(tokens, targets, seed):
         real = tokens[room]
-        patterns = {name: mg.forward(params, toks, SORT.n_read)[1]["pattern"][:, :, -SORT.n_read:]
+        patterns = {name: attention_pattern(params, toks)[:, :, -SORT.n_read:]
                     for name, toks in (("real", real), ("moved", moved))}
         for path, toks, pattern in (("attention_only", real, patterns["moved"]),
                                     ("all_but_attention", moved, patterns["real"])):
@@ -1038,8 +1063,7 @@ def attention_on_max(params, tokens):
     """Mean attention weight [head] from CLS on the position(s) holding the maximum, and the
     same over the inputs whose runner-up is the maximum minus one (the hardest to tell apart;
     nan where there are none)."""
-    _, cache = mg.forward(params, tokens, 1)
-    pattern = cache["pattern"][:, :, -1, FIVE.inputs].astype(np.float64)            # [batch, head, 5]
+    pattern = attention_pattern(params, tokens)[:, :, -1, FIVE.inputs].astype(np.float64)   # [batch, head, 5]
     x = tokens[:, FIVE.inputs]
     on_max = (pattern * (x == x.max(1, keepdims=True))[:, None, :]).sum(-1)           # [batch, head]
     below = np.where(x < x.max(1, keepdims=True), x, -1).max(1)
@@ -1050,8 +1074,7 @@ def attention_on_max(params, tokens):
 def attention_weight_by_rank(params, tokens, n_read):
     """[step, head, rank]: the mean attention weight, at each readout step, on the input of
     each rank (0 = smallest; ties by position)."""
-    _, cache = mg.forward(params, tokens, n_read)
-    pattern = cache["pattern"][:, :, -n_read:, FIVE.inputs].astype(np.float64)       # [batch, head, R, 5]
+    pattern = attention_pattern(params, tokens)[:, :, -n_read:, FIVE.inputs].astype(np.float64)   # [batch, head, R, 5]
     pos = positions_by_rank(tokens[:, FIVE.inputs])                                   # [batch, rank]
     by_rank = np.take_along_axis(pattern, pos[:, None, None, :], -1)                  # [batch, head, R, rank]
     return by_rank.mean(0).transpose(1, 0, 2)

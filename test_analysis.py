@@ -237,6 +237,26 @@ def test_forward_with_pattern_is_the_textbook_forward_at_the_readouts(task):
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("task", ["max", "median", "sort"])
+def test_attention_pattern_and_readout_forward_are_the_textbook_forward(task):
+    """The shortcuts the analyses take for speed (the attention alone; the MLP and W_U at the
+    readouts only) give exactly what mg.forward's cache and logits hold (float64 weights)."""
+    import tasks
+    n, lay = 7, tasks.LAYOUTS[task]
+    params = small_five_model(n, lay.n_ctx)
+    tokens, _ = tasks.sequences(task, np.random.default_rng(3).integers(0, n, (30, 5)), n)
+    logits, cache = mg.forward(params, tokens, lay.n_read)
+    same = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    same(analysis.attention_pattern(params, tokens), cache["pattern"])
+    got, got_cache = analysis.readout_forward(params, tokens, lay.n_read)
+    same(got, logits)
+    same(got_cache["pattern"], cache["pattern"])
+    for name in ("mlp_pre", "mlp_post"):
+        same(got_cache[name], cache[name][:, -lay.n_read:])
+    same(analysis.readout_logits(params, tokens, lay.n_read), logits)
+    assert analysis.readout_pattern(params, tokens).shape == (30, params["W_Q"].shape[0], 1, lay.n_ctx)
+
+
 def test_copy_share_of_a_planted_matrix():
     n = 20
     M = 3 * np.eye(n) + 0.1 * np.random.default_rng(0).standard_normal((n, n))
@@ -673,7 +693,7 @@ def test_counterfactual_previous_output_never_repeats_a_token_and_reads_a_plante
     seen = []
 
     def model(rule):
-        def forward(params, toks, n_read):
+        def readout_logits(params, toks, n_read):
             logits = np.zeros((len(toks), n_read, n))
             inputs = np.sort(toks[:, :5], 1)
             for s in range(n_read):
@@ -685,12 +705,12 @@ def test_counterfactual_previous_output_never_repeats_a_token_and_reads_a_plante
                     answer = inputs[:, s]
                 logits[np.arange(len(toks)), s, answer] = 1
             seen.append(toks)
-            return logits, {}
-        return forward
+            return logits
+        return readout_logits
 
     FIVE_SEP = analysis.FIVE.sep
     for rule, key in (("successor", "answers_successor_of_t"), ("rank", "answers_rank")):
-        monkeypatch.setattr(mg, "forward", model(rule))
+        monkeypatch.setattr(analysis, "readout_logits", model(rule))
         out = analysis.counterfactual_previous_output(None, tokens, targets)
         assert set(out) == {"y2", "y3", "y4"} and all(v["tested"] > 50 for v in out.values())
         assert all(v[key] == 1.0 for v in out.values()), (rule, out)

@@ -363,7 +363,8 @@ def test_make_figures_trains_first_and_draws_only_the_figure_seeds():
         if seed:
             draws = seed.group(1) in ("0", "2") and "split2" not in plan[i] and i not in untrained
             assert ("--findings-only" in plan[i]) != draws, plan[i]
-            extra = seed.group(1) in ("3", "4") or "split2" in plan[i]
+            extra = seed.group(1) in ("3", "4") or "split2" in plan[i] or "sort_small" in plan[i] \
+                or "sort_1head" in plan[i]
             assert ("--claims-only" in plan[i]) == (extra and i not in untrained), plan[i]
 
 

@@ -55,12 +55,14 @@ def main(argv=None):
         checkpoint.check_task(argv[1], argv[0], f"python -m study {argv[0]}")
         checkpoint.require_finished(argv[1])
         arrays.keep_freed_memory()  # the analyses' large temporaries reuse memory, as training's do
+        before = {old: os.stat(old).st_mtime_ns for old in glob.glob(os.path.join(out_dir, "*.png"))}
         DRIVERS[argv[0]](argv[1], out_dir, draw, untrained, extensions)
     except mg.UsageError as e:
         print(f"study: error: {e}", file=sys.stderr)
         return 2
-    if not draw:   # figures left from an earlier run would no longer match findings.json
-        for old in glob.glob(os.path.join(out_dir, "*.png")):
+    # a figure from an earlier run that this one did not draw again would not match findings.json
+    for old, mtime in before.items():
+        if os.path.exists(old) and os.stat(old).st_mtime_ns == mtime:
             os.remove(old)
     print(f"{'figures and ' * draw}findings.json in {out_dir}/")
     return 0

@@ -109,7 +109,7 @@ def invariance(params, cfg, found):
     n_read = tasks.LAYOUTS[cfg.task].n_read
     def acts(tokens):
         return (
-            mg.forward(params, tokens, n_read)[1]["mlp_pre"][:, -n_read:]
+            an.readout_forward(params, tokens, n_read)[1]["mlp_pre"]
             .reshape(len(tokens), -1)
             .astype(np.float64)
         )
@@ -184,7 +184,6 @@ def ov_robustness(alphas, accuracy_at, n_items, whole=True):
 def ordering_patterns(params, cfg, example):
     """The attention pattern over the 120 orderings of `example` and of two more random tuples
     (what plots.plot_invariance draws): [(tuple, positions by rank [120, 5], pattern)]."""
-    n_read = tasks.LAYOUTS[cfg.task].n_read
     rng = np.random.default_rng(1)  # two more tuples beside invariance's
     examples = [example] + [
         np.sort(rng.choice(cfg.n, FIVE.n_inputs, replace=False)) for _ in range(2)
@@ -193,5 +192,5 @@ def ordering_patterns(params, cfg, example):
     for ex in examples:
         tokens = an.orderings(ex, cfg.n, cfg.task)
         runs.append((ex, an.positions_by_rank(tokens[:, FIVE.inputs]),
-                     mg.forward(params, tokens, n_read)[1]["pattern"]))
+                     an.attention_pattern(params, tokens)))
     return runs

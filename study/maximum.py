@@ -5,7 +5,6 @@ and the engineered circuit, from one checkpoint."""
 import numpy as np
 
 import analysis as an
-import minigrok as mg
 import tasks
 from .claims import STUDY_BANDS, holds_level
 from .common import (
@@ -123,21 +122,22 @@ def analyse_max(path, out_dir, draw=True, untrained=False, extensions=True):
     found["ov_forced_accuracy_balanced_small_outputs"] = float(np.nanmean(bal_per_value[:small]))
     plot_ov_forced(bal_per_value, small, png(figs, "ov_forced"))
     found["ov_robustness_items"] = len(test_targets)
+    whole = extensions and not untrained                # else the curve stops at its first drop
     alphas, curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS, lambda a: an.ov_copy_accuracy(params, test_tokens, test_targets, n, a)[0],
-        len(test_targets), whole=extensions and not untrained)
+        len(test_targets), whole)
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas, curve
     plot_robustness(
         alphas,
         {"": curve},
         "Max: robustness of copying\n(attention forced onto the maximum, the runner-up mixed in)",
-        png(figs, "ov_robustness"),
+        png(figs, "ov_robustness") if whole else None,
         band=STUDY_BANDS["max"],
         holds=found["ov_copy_holds_to_alpha"],
         level=holds_level(len(test_targets)),
     )
     found["model_test_accuracy"] = float(
-        (mg.forward(params, test_tokens, 1)[0][:, 0].argmax(-1) == test_targets[:, 0]).mean()
+        (an.readout_logits(params, test_tokens)[:, 0].argmax(-1) == test_targets[:, 0]).mean()
     )
     found["engineered_test_accuracy"] = an.engineered_max_accuracy(
         params, test_tokens, test_targets, n, km, kc

@@ -81,7 +81,7 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
         found["own_rank_weight_per_step"], found["other_rank_weight_max_per_step"] = own, other
         found["steps_own_rank_attended_most_fraction"] = float((own > other).mean())
         found["own_rank_weight_mean"] = float(own.mean())
-        logits, cache = mg.forward(
+        logits, cache = an.readout_forward(
             params, tokens, SORT.n_read
         )  # teacher-forced: the true y1..y4 fed in
         pat = cache["pattern"][:, :, -SORT.n_read :].astype(np.float64)  # [batch, head, step, pos]
@@ -153,11 +153,11 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
         found["y3_test_loss"] = mg.cross_entropy(y3, targets[:, 2:3])[0]
         found["y3_test_accuracy"] = float((y3[:, 0].argmax(-1) == targets[:, 2]).mean())
         preds = np.asarray(
-            mg.predict(params, tokens, SORT.n_read, True, mg.ENGINES["plain"], logits)
-        )  # greedy: its own outputs fed back
+            mg.predict(params, tokens, SORT.n_read, True, teacher_logits=logits)
+        )  # greedy: its own outputs fed back (the fast engine, equal to the textbook model's)
         fed = tokens.copy()
         fed[:, FIVE.sep + 1 : FIVE.sep + 3] = preds[:, :2]  # y3 read after the model's own y1, y2
-        y3_greedy = mg.forward(params, fed, SORT.n_read)[0][:, 2:3].astype(np.float64)
+        y3_greedy = an.readout_logits(params, fed, SORT.n_read)[:, 2:3].astype(np.float64)
         found["y3_greedy_test_loss"] = mg.cross_entropy(y3_greedy, targets[:, 2:3])[0]
         found["y3_greedy_test_accuracy"] = float((preds[:, 2] == targets[:, 2]).mean())
         plot_sort_attention_rank(weights, png(figs, "attention_rank"))
@@ -174,7 +174,7 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
         found["largest_rank_weight_best_head"] = float(weights[0].max())
         found["snapshot_test"] = {}
         for epoch, snap in snapshots:
-            lg, _ = mg.forward(snap, tokens, 1)
+            lg = an.readout_logits(snap, tokens)
             found["snapshot_test"][str(epoch)] = {
                 "test_loss": mg.cross_entropy(lg.astype(np.float64), targets)[0],
                 "test_acc": float((lg[:, 0].argmax(-1) == targets[:, 0]).mean()),
@@ -242,10 +242,11 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
     target_rank = list(range(FIVE.n_inputs)) if sort else [FIVE.n_inputs // 2]
     other_rank = [r + 1 if r < 4 else r - 1 for r in target_rank]
     found["ov_robustness_items"] = targets.size         # every readout step's answer counts
+    whole = extensions and not untrained                # else the curve stops at its first drop
     alphas, curve, found["ov_copy_holds_to_alpha"] = ov_robustness(
         ALPHAS,
         lambda a: an.rank_copy_accuracy(params, tokens, targets, target_rank, other_rank, a),
-        targets.size, whole=extensions and not untrained)
+        targets.size, whole)
     found["ov_forced_accuracy"] = curve[0]
     found["ov_robustness_alpha"], found["ov_robustness_accuracy"] = alphas, curve
     plot_robustness(
@@ -253,7 +254,7 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
         {"": curve},
         f"{cfg.task.capitalize()}: robustness of copying\n"
         "(attention forced onto the answer's input, a neighbour in rank mixed in)",
-        png(figs, "ov_robustness"),
+        png(figs, "ov_robustness") if whole else None,
         band=STUDY_BANDS.get(cfg.task),
         holds=found["ov_copy_holds_to_alpha"],
         at_least=None if sort else STILL_ROBUST,
@@ -278,11 +279,18 @@ def median_mechanism(params, cfg, data):
     init = mg.init_params(cfg)  # this seed's untrained weights: the control
     fit_tokens = data.train[0]
     out = {"blend_lambdas": list(BLEND), "single_count_r2": SINGLE_COUNT}
-    for name in ("test", "balanced"):
+    # the built circuit's answers on both test sets at once (one fit each): built, its control
+    # (labels shuffled) and on the untrained weights
+    both = np.concatenate([data.evals[name][0] for name in ("test", "balanced")])
+    answers = {
+        key: np.split(an.engineered_median(p, fit_tokens, both, n, shuffle_seed=shuffle),
+                      [len(data.evals["test"][0])])
+        for key, p, shuffle in (("built", params, None), ("shuffled", params, 0), ("initial", init, None))
+    }
+    for i, name in enumerate(("test", "balanced")):
         tokens, targets = data.evals[name]
-        model_acc, model_pred = an.readout_accuracy(
-            params, tokens, targets, an.readout_pattern(params, tokens)
-        )
+        learned = an.readout_pattern(params, tokens)
+        model_acc, model_pred = an.readout_accuracy(params, tokens, targets, learned)
         x = tokens[:, FIVE.inputs]
         fixed = [
             an.readout_accuracy(
@@ -291,26 +299,19 @@ def median_mechanism(params, cfg, data):
             for p in range(FIVE.n_inputs)
         ]
         on_median = an.forced_pattern(tokens, H, an.positions_by_rank(x)[:, FIVE.n_inputs // 2])
-        built = an.engineered_median(params, fit_tokens, tokens, n)
+        built, shuffled, initial = (answers[key][i] for key in ("built", "shuffled", "initial"))
         out[name] = {
             "model": model_acc,
             "uniform": an.readout_accuracy(params, tokens, targets, an.uniform_pattern(tokens, H))[
                 0
             ],
-            "blend": an.blend_accuracies(params, tokens, targets, BLEND),
+            "blend": an.blend_accuracies(params, tokens, targets, BLEND, learned),
             "all_on_median": an.readout_accuracy(params, tokens, targets, on_median)[0],
             "all_on_one_position_best": max(fixed),
             "engineered": float((built == targets[:, 0]).mean()),
             "engineered_agreement": float((built == model_pred).mean()),
-            "engineered_shuffled_control": float(
-                (
-                    an.engineered_median(params, fit_tokens, tokens, n, shuffle_seed=0)
-                    == targets[:, 0]
-                ).mean()
-            ),
-            "engineered_on_initial_weights": float(
-                (an.engineered_median(init, fit_tokens, tokens, n) == targets[:, 0]).mean()
-            ),
+            "engineered_shuffled_control": float((shuffled == targets[:, 0]).mean()),
+            "engineered_on_initial_weights": float((initial == targets[:, 0]).mean()),
         }
     # the one-count neurons rebuilt as ReLU(slope (count - crossing)) in place of the learned
     # ones, the rest of the model kept (test set; the control permutes their thresholds)
@@ -353,23 +354,15 @@ def median_mechanism(params, cfg, data):
             draws = [
                 rng.choice(others, min(reads.sum(), len(others)), replace=False) for _ in range(3)
             ]
+            X = an.cls_resid_mid(p, test_tokens, an.readout_pattern(p, test_tokens))
+            silenced = lambda neurons, mean=False: an.accuracy_without_neurons(
+                p, test_tokens, tgt, neurons, mean, X)
             out["ablation"] = {
-                "without_one_count_neurons": an.accuracy_without_neurons(
-                    p, test_tokens, tgt, np.flatnonzero(reads)
-                ),
-                "without_as_many_other_neurons": float(
-                    np.mean([an.accuracy_without_neurons(p, test_tokens, tgt, d) for d in draws])
-                ),
-                "mean_ablated_one_count_neurons": an.accuracy_without_neurons(
-                    p, test_tokens, tgt, np.flatnonzero(reads), mean=True
-                ),
+                "without_one_count_neurons": silenced(np.flatnonzero(reads)),
+                "without_as_many_other_neurons": float(np.mean([silenced(d) for d in draws])),
+                "mean_ablated_one_count_neurons": silenced(np.flatnonzero(reads), mean=True),
                 "mean_ablated_as_many_other_neurons": float(
-                    np.mean(
-                        [
-                            an.accuracy_without_neurons(p, test_tokens, tgt, d, mean=True)
-                            for d in draws
-                        ]
-                    )
+                    np.mean([silenced(d, mean=True) for d in draws])
                 ),
             }
         out[f"neurons_{label}"] = {

@@ -1,7 +1,10 @@
 """The study's figures. Each plot_* function only draws what it is given (arrays and numbers
 the drivers computed with analysis.py) to the PNG `path`; with path None (`--findings-only`)
-the figure is built but neither rendered nor saved. This file imports neither minigrok.py
-nor analysis.py."""
+nothing is drawn (the decorator `figure`). This file imports neither minigrok.py nor
+analysis.py."""
+import functools
+import inspect
+
 import numpy as np
 
 from tasks import LAYOUTS
@@ -20,14 +23,28 @@ def _plt():
     return plt
 
 
+def figure(draw):
+    """A plot function that draws nothing when its `path` (plot_invariance: `out_dir`) is None,
+    as it is for --findings-only runs: no figure is built, matplotlib is not even imported."""
+    signature = inspect.signature(draw)
+
+    @functools.wraps(draw)
+    def draw_or_skip(*args, **kwargs):
+        given = signature.bind(*args, **kwargs).arguments
+        if given.get("path", given.get("out_dir")) is None:
+            return None
+        return draw(*args, **kwargs)
+
+    return draw_or_skip
+
+
 def _save_figure(fig, path, **savefig_args):
-    """Render fig to the PNG `path` and close it; with path None only close it. Rendering,
-    where matplotlib lays the figure out, is most of what a figure costs."""
-    if path is not None:
-        fig.savefig(path, dpi=100, **savefig_args)
+    """Render fig to the PNG `path` and close it."""
+    fig.savefig(path, dpi=100, **savefig_args)
     _plt().close(fig)
 
 
+@figure
 def plot_grid(
     tables,
     titles,
@@ -89,6 +106,7 @@ def _shade_phases(ax, bounds, last, legend=True):
             ax.axvspan(lo, hi, color=colour, alpha=0.55, lw=0, label=label if legend else None)
 
 
+@figure
 def plot_curves(history, bounds, path, title):
     """Loss and accuracy of every evaluated set on a linear epoch axis (epoch 0 included, as it
     is), the phases shaded when bounds (analysis.phases' three boundaries) are given."""
@@ -128,6 +146,7 @@ def plot_curves(history, bounds, path, title):
     _save_figure(fig, path)
 
 
+@figure
 def plot_position_symmetry(params, sym, path):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4.4))
@@ -151,6 +170,7 @@ def plot_position_symmetry(params, sym, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_embedding_fourier(norms, names, freqs, path):
     """norms [component]: norm of each Fourier component of W_E (one bar per basis row, named
     by names), key frequencies in red."""
@@ -181,6 +201,7 @@ def _bounds_text(bounds, last):
     )
 
 
+@figure
 def plot_progress(history, measures, bounds, path, reference=None):
     """The progress measures on a linear epoch axis with the phases shaded; reference: phase
     boundaries from the paper ({label: epoch}), drawn as labelled dashed marks."""
@@ -247,6 +268,7 @@ def _key_colours(freqs):
     return {int(k): f"C{i % 10}" for i, k in enumerate(freqs)}
 
 
+@figure
 def plot_ablations(ablated, is_key, ab, unablated, path):
     """Accuracy with one frequency removed at a time (key frequencies and controls), from W_E
     and from the logits, on all inputs and on the test inputs; lines: the unablated model."""
@@ -293,6 +315,7 @@ def plot_ablations(ablated, is_key, ab, unablated, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_neuron_terms(neuron_freq, product, linear, live, freqs, counts, path):
     """Per neuron, the share of its post-ReLU variance in the product terms (k, k) against the
     linear terms (k, 0), (0, k) of its own frequency k; and how many neurons each frequency has."""
@@ -335,6 +358,7 @@ def plot_neuron_terms(neuron_freq, product, linear, live, freqs, counts, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_logit_map_fourier(share_W_L, share_W_E, freqs, path):
     """Share of the norm per frequency of W_L = W_out @ W_U (output side) and of W_E (input
     side), the key frequencies of W_E marked."""
@@ -359,6 +383,7 @@ def plot_logit_map_fourier(share_W_L, share_W_E, freqs, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_logits_fourier(S, sum_shares, freqs, path):
     """Left: the logits' norm per (frequency of a, frequency of b), summed over the output c.
     Right: the share of the (row-centred) logits' variance along cos/sin(w_k(a+b-c)) per k."""
@@ -398,6 +423,7 @@ def plot_logits_fourier(S, sum_shares, freqs, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_embedding_circles(circles, freqs, path):
     """W_E's number rows in the plane of each key frequency, coloured by the number."""
     plt = _plt()
@@ -428,6 +454,7 @@ def plot_embedding_circles(circles, freqs, path):
     _save_figure(fig, path, bbox_inches="tight")
 
 
+@figure
 def plot_key_frequency_selection(share, freqs, factor, factors, counts, path):
     """Per-frequency share of W_E's squared norm with the selection threshold factor / K (the
     selected freqs, 1-based, in red), and how many frequencies pass at other factors."""
@@ -470,6 +497,7 @@ def _chance_on_colorbar(cbar, band, label):
     cbar.ax.set_xlabel(label, fontsize=8)
 
 
+@figure
 def plot_matrix(
     M,
     title,
@@ -520,6 +548,7 @@ def _suptitle(fig, text):
     fig.suptitle("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
 
 
+@figure
 def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_labels=None,
                 per_row=False):
     """Panels of signed tables [rows of panels][...]: a diverging colour scale centred on 0,
@@ -547,6 +576,7 @@ def plot_tables(rows, titles, suptitle, path, xlabel, ylabel, cbar_label, row_la
     _save_figure(fig, path)
 
 
+@figure
 def plot_qk_lines(x, q, k, qm, km, found, path, law=False):
     """law: print the attention law the key lines give the CLS query (max only: there the
     score is monotone in the number and the law means something)."""
@@ -583,6 +613,7 @@ def plot_qk_lines(x, q, k, qm, km, found, path, law=False):
     _save_figure(fig, path)
 
 
+@figure
 def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
     """scores [head, key position, number]; fitted (same shape): a fit drawn dashed over
     each curve."""
@@ -611,6 +642,7 @@ def plot_scores_by_position(scores, title, path, fitted=None, fit_titles=None):
     _save_figure(fig, path)
 
 
+@figure
 def plot_robustness(alphas, curves, title, path, band=None, holds=None, at_least=None, level=0.99):
     """Accuracy against alpha, with the level read as '100%' (the policy's: within the test
     set's sampling error of it), alpha = 0.5 (where the competitor weighs as much as the
@@ -653,6 +685,7 @@ def plot_robustness(alphas, curves, title, path, band=None, holds=None, at_least
     _save_figure(fig, path)
 
 
+@figure
 def plot_ov_matrix(M, copying, title, path):
     """M [x, output]: mean logits when every head's attention is forced onto an input holding x.
     Left: each row centred (a constant per row does not change the softmax); right: the
@@ -688,6 +721,7 @@ def plot_ov_matrix(M, copying, title, path):
     fig.suptitle(title)
     _save_figure(fig, path)
 
+@figure
 def plot_median_mechanism(m, path):
     """The median's computation in three panels: accuracy as CLS's attention goes from pure
     pooling to the learned pattern (with the counterfactuals beside); the thermometer code
@@ -784,6 +818,7 @@ def plot_median_mechanism(m, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_sort_successor(m, path):
     """Sort's decoding steps: the real query's score by key - previous output (best head per
     step), the counterfactual previous output through each path, and attention set by rules."""
@@ -864,6 +899,7 @@ def png(out_dir, name):
     return None if out_dir is None else f"{out_dir}/{name}.png"
 
 
+@figure
 def plot_invariance(task, pos_cos, example, sim, orderings, found, out_dir, steps=(0,)):
     """Position cosines, the orderings' activation cosines, and per step the attention over
     the 120 orderings of three tuples: orderings [(tuple, positions by rank [120, 5], pattern
@@ -959,6 +995,7 @@ def plot_invariance(task, pos_cos, example, sim, orderings, found, out_dir, step
         )
 
 
+@figure
 def plot_ov_forced(per_value, small, path):
     """Max's OV circuit: accuracy per output value [n] with attention forced onto the maximum
     (balanced test set); outputs below `small` shaded."""
@@ -974,6 +1011,7 @@ def plot_ov_forced(per_value, small, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_sort_attention_rank(weights, path):
     """Sort: weights [step, head, rank], the mean attention weight on the input of each rank."""
     plt = _plt()
@@ -999,6 +1037,7 @@ def plot_sort_attention_rank(weights, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_median_attention_rank(weights, fit, peak, r2, path):
     """Median: weights [head, rank], CLS's mean attention weight on each rank, with a parabola
     in rank fitted per head (fit [rank, head], its vertex `peak` and R^2 per head)."""
@@ -1030,6 +1069,7 @@ def plot_median_attention_rank(weights, fit, peak, r2, path):
     _save_figure(fig, path)
 
 
+@figure
 def plot_width_sweep(runs, grokked, lowest, path):
     """runs {task: {(d_model, seed): {final_test_loss, time_to_grok, converged}}}: per task the
     final test loss and the epoch it generalised (at test accuracy grokked[task]), per width;
