@@ -403,6 +403,11 @@ def fmt(x, none="never"):
         return str(x)
     if isinstance(x, float) and abs(x) >= 1000 and x == int(x):
         return f"{int(x):,}"
+    if isinstance(x, float) and 0.99 <= x < 1:  # an accuracy near 1: enough digits to tell it
+        digits = 4                               # from 1 and from the level 1 - 3/N (0.9994)
+        while f"{x:.{digits}f}" == f"{1:.{digits}f}":
+            digits += 1
+        return f"{x:.{digits}f}"
     if isinstance(x, float):
         return f"{x:.3g}"
     if isinstance(x, int) and abs(x) >= 1000:
