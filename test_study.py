@@ -2,6 +2,7 @@
 outside each kind of rule, k-of-n aggregation, that no verdict is typed into study/, a
 whole mini study on tiny runs whose REPORT.md rows must all come from the claims table, and
 that the study refuses what it must not analyse (an unfinished run, another task's)."""
+import dataclasses
 import glob
 import io
 import json
@@ -286,10 +287,21 @@ def test_mini_study_every_report_row_comes_from_the_claims_table(mini_study):
     assert read_untrained >= 30                                  # the untrained weights' findings were read
     log = report_rows(text, "| # | what revision 3 changed")      # every claim, before and after revision 3
     assert [int(r[0]) for r in log] == list(range(1, 35))
-    assert [r[-1] for r in log] == [j["verdict"] for j in judged]
+    assert [r[-1] for r in log] == [j["revision_3"]["verdict"] for j in judged]
     found = report.load_findings(str(figures))
     assert [r[-3].split(" (")[0] for r in log] == [report.judge_before(c, found)["verdict"] for c in claims.CLAIMS]
-    assert [r[-2] for r in log] == [f"{j['verdict_before']} ({j['k']} of {j['n']})" for j in judged]
+    r3 = [j["revision_3"] for j in judged]
+    assert [r[-2] for r in log] == [f"{j['verdict_before']} ({j['k']} of {j['n']})" for j in r3]
+    # revision 4's log: the claims it changed, under revision 3's parts (judged again) and its own
+    log4 = report_rows(text, "| # | what revision 4 changed")
+    changed = [c for c in claims.CLAIMS if c.revised_4]
+    assert [int(r[0]) for r in log4] == [c.number for c in changed] and changed and claims.REVISION_4 in text
+    for row, c in zip(log4, changed):
+        old = report.judge(dataclasses.replace(c, parts=c.parts_3), found, untrained=report.load_findings(
+            str(figures / "untrained")))
+        assert row[1:] == [c.revised_4, old["verdict"], judged[c.number - 1]["verdict"]]
+    assert all(j["revision_3"] == {k: j[k] for k in j["revision_3"]} for c, j in zip(claims.CLAIMS, judged)
+               if not c.parts_3)                                 # unchanged by revision 4: the same
     assert counts == table["counts"] and sum(counts.values()) == 34
     assert ", ".join(f"{n} {k}" for k, n in counts.items()) in text
     for line in claims.POLICY:

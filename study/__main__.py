@@ -55,7 +55,8 @@ def main(argv=None):
         checkpoint.check_task(argv[1], argv[0], f"python -m study {argv[0]}")
         checkpoint.require_finished(argv[1])
         arrays.keep_freed_memory()  # the analyses' large temporaries reuse memory, as training's do
-        before = {old: os.stat(old).st_mtime_ns for old in glob.glob(os.path.join(out_dir, "*.png"))}
+        before = {old: os.stat(old).st_mtime_ns
+                  for old in glob.glob(os.path.join(out_dir, "*.png"))}
         DRIVERS[argv[0]](argv[1], out_dir, draw, untrained, extensions)
     except mg.UsageError as e:
         print(f"study: error: {e}", file=sys.stderr)

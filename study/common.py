@@ -76,6 +76,10 @@ def history_facts(history, found):
         ("test_acc", 0.99),
     ):
         found[f"epoch_{key}_{round(100 * thr)}"] = an.first_epoch(history, key, thr)
+    at = found["epoch_train_acc_99"]  # test accuracy when train first reaches 99% (overfit first?)
+    found["test_acc_at_train_99"] = (
+        None if at is None else history["test_acc"][list(history["epoch"]).index(at)]
+    )
     found["final"] = {k: v[-1] for k, v in history.items() if k not in ("epoch", "wall_s")}
 
 

@@ -50,10 +50,6 @@ def analyse_max(path, out_dir, draw=True, untrained=False, extensions=True):
         (plain.max(1) < n // 5).sum()
     )
     found["n"], found["small_cut"] = n, n // 5  # the numbers 0..n-1; 'small': below n // 5
-    at = an.first_epoch(history, "train_acc", 0.99)  # test accuracy when train first reaches 99%
-    found["test_acc_at_train_99"] = (
-        None if at is None else history["test_acc"][list(history["epoch"]).index(at)]
-    )
     pos_cos, example, sim = invariance(params, cfg, found)
     if draw:
         plot_invariance(

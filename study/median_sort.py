@@ -112,7 +112,9 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
         )
         dq = an.decoding_query_scores(params, n)  # [step, t, head, pos, x]
         cols = dq.transpose(4, 0, 1, 2, 3)  # [x, ...]: one score curve per column
-        found["decoding_score_line_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 1)))
+        line_r2 = an.fit_polynomial_r2(x, cols, 1)  # [step, t, head, pos]
+        found["decoding_score_line_r2_median"] = float(np.median(line_r2))
+        found["decoding_score_line_r2_per_step"] = np.median(line_r2.reshape(len(dq), -1), 1)
         found["decoding_score_cubic_r2_median"] = float(np.median(an.fit_polynomial_r2(x, cols, 3)))
         # claim 31 without a repeated token: a previous output that is not among the inputs
         found["counterfactual_previous_output"] = cf = an.counterfactual_previous_output(
@@ -285,7 +287,9 @@ def median_mechanism(params, cfg, data):
     answers = {
         key: np.split(an.engineered_median(p, fit_tokens, both, n, shuffle_seed=shuffle),
                       [len(data.evals["test"][0])])
-        for key, p, shuffle in (("built", params, None), ("shuffled", params, 0), ("initial", init, None))
+        for key, p, shuffle in (
+            ("built", params, None), ("shuffled", params, 0), ("initial", init, None)
+        )
     }
     for i, name in enumerate(("test", "balanced")):
         tokens, targets = data.evals[name]

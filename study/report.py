@@ -3,6 +3,7 @@ of its runs from figures/<run>_s<seed>/findings.json and on their untrained weig
 (figures/untrained/; the verdict by claims.AGGREGATE, revision 2's beside it), the analyses
 beyond the study's claims (EXTENSIONS), the circuits rebuilt by hand (CIRCUITS), and
 figures/findings.json, figures/REPORT.md and STUDY.md written from them."""
+import dataclasses
 import glob
 import re
 import json
@@ -13,8 +14,8 @@ import numpy as np
 import analysis as an
 import minigrok as mg
 from .claims import (AGGREGATE, AGGREGATE_BEFORE, CLAIMS, LOG_KINDS, POLICY, REVISED, REVISED_WHEN,
-                     REVISION_3, SHOWN, SUBSTITUTE, VERDICTS, NotTestable, claim_verdict, fmt,
-                     part_outcome, verdict_before)
+                     REVISION_3, REVISION_4, SHOWN, SUBSTITUTE, VERDICTS, NotTestable,
+                     claim_verdict, fmt, part_outcome, verdict_before)
 from .common import plain
 
 
@@ -131,7 +132,8 @@ def judge(claim, found, runs=None, untrained=None, untrained_runs=None):
 
 def judge_before(claim, found):
     """The claim under revision 2: its parts and runs then, its aggregation (k of n seeds)."""
-    parts, runs = claim.before or claim.parts, claim.runs_before or claim.runs
+    parts = claim.before or claim.parts_3 or claim.parts   # unchanged by revision 3, 4: today's
+    runs = claim.runs_before or claim.runs
     if any(r not in found for r in runs.values()):
         return {"verdict": VERDICTS[4], "k": 0, "n": 0}
     k, n = verdict_of_seeds(per_seed(parts, found, runs))
@@ -154,7 +156,11 @@ def judge_all(found, untrained=None):
             # the same initial weights as the first split's seeds: their untrained reading
             row["split2"] = judge(c, found, split2, untrained, c.runs)
         if c.beside:
-            row["beside"] = judge(c, found, c.beside)
+            row["beside"] = judge(c, found, c.beside, untrained)
+        # revision 3's parts, where revision 4 changed them: the verdict then (its log)
+        rev3 = (judge(dataclasses.replace(c, parts=c.parts_3), found, untrained=untrained)
+                if c.parts_3 else row)
+        row["revision_3"] = {k: rev3[k] for k in ("verdict", "verdict_before", "k", "n")}
         rows.append(row)
     return rows
 
@@ -751,6 +757,7 @@ def write_report(root="figures"):
     rows = judge_all(found, untrained)
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     before = {v: sum(r["before"]["verdict"] == v for r in rows) for v in VERDICTS}
+    rev3 = {v: sum(r["revision_3"]["verdict"] == v for r in rows) for v in VERDICTS}
     with open(os.path.join(root, "findings.json"), "w") as f:
         json.dump(
             plain(
@@ -758,10 +765,12 @@ def write_report(root="figures"):
                     "policy": POLICY,
                     "revised": [REVISED_WHEN, *REVISED],
                     "revision_3": REVISION_3,
+                    "revision_4": REVISION_4,
                     "aggregate": AGGREGATE,
                     "aggregate_before": AGGREGATE_BEFORE,
                     "counts": counts,
                     "counts_before": before,
+                    "counts_revision_3": rev3,
                     "claims": rows,
                 }
             ),
@@ -784,10 +793,10 @@ def write_report(root="figures"):
         (
             "The first rules were written from the study's words before any run of this study"
             " existed, but not blind: the previous single-seed pipeline's numbers for the same"
-            " measures (commit 937c2f6) were on record. They were then revised twice with results"
-            " in view; both revisions are listed below, the second with every claim's verdict"
-            " before and after it, and with the aggregation's share of the change apart from the"
-            " rules'."
+            " measures (commit 937c2f6) were on record. They were then revised three times with"
+            " results in view; every revision is listed below, the second and third with each"
+            " claim's verdict before and after them (the second also with the aggregation's share"
+            " of the change apart from the rules')."
         ),
         "",
     ]
@@ -806,7 +815,7 @@ def write_report(root="figures"):
         "Before: "
         + ", ".join(f"{n} {k}" for k, n in before.items() if n)
         + "; after: "
-        + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        + ", ".join(f"{n} {k}" for k, n in rev3.items() if n)
         + ".",
         "",
         (
@@ -817,7 +826,7 @@ def write_report(root="figures"):
         "|---|---|---|---|---|",
     ]
     for r, c in zip(rows, CLAIMS):
-        b = r["before"]
+        b, r3 = r["before"], r["revision_3"]
         change = c.revised or "its parts and runs unchanged"
         lines.append(
             "| "
@@ -827,12 +836,35 @@ def write_report(root="figures"):
                     r["number"],
                     change,
                     f"{b['verdict']} ({b['k']} of {b['n']})",
-                    f"{r['verdict_before']} ({r['k']} of {r['n']})",
-                    r["verdict"],
+                    f"{r3['verdict_before']} ({r3['k']} of {r3['n']})",
+                    r3["verdict"],
                 )
             )
             + " |"
         )
+    lines += [
+        "",
+        "## Revision 4: the log",
+        "",
+        REVISION_4,
+        "",
+        "Before: "
+        + ", ".join(f"{n} {k}" for k, n in rev3.items() if n)
+        + "; after: "
+        + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+        + ".",
+        "",
+        "| # | what revision 4 changed in the claim's parts | revision 3 | revision 4 |",
+        "|---|---|---|---|",
+    ]
+    for r, c in zip(rows, CLAIMS):
+        if c.revised_4:
+            lines.append(
+                "| "
+                + " | ".join(esc(x) for x in (r["number"], c.revised_4,
+                                                r["revision_3"]["verdict"], r["verdict"]))
+                + " |"
+            )
     lines += [
         "",
         "## Verdicts",
