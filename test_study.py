@@ -195,7 +195,7 @@ def test_claim_10_count_is_the_samplers_expectation_and_claim_13_reads_the_rando
 
 
 def test_the_number_as_query_parts_judge_the_study_construction_off_distribution():
-    for number, key in ((17, "number_query_score_key_correlation"), (18, "q_fit_r2_median"),
+    for number, key in ((17, "number_query_score_key_correlation"), (18, "q_fit_r2"),
                         (33, "x1_query_score_cubic_r2_median")):
         off = [p for p in claim(number).parts if "off-distribution" in p.label]
         assert off and all(p.role == claims.OWN and p.rule.kind != "shown" for p in off)

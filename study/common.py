@@ -94,6 +94,11 @@ def invariance(params, cfg, found):
         np.quantile(an.mean_off_diagonal(chance[:, : FIVE.n_inputs, : FIVE.n_inputs]), 0.99)
     )
     found["pos_cosine_cls_inputs_mean_abs"] = float(np.abs(pos_cos[FIVE.sep, FIVE.inputs]).mean())
+    # how far the rows are from the weight-decay noise floor (a cosine of near-zero rows is noise)
+    found["W_pos_row_norms"] = np.linalg.norm(params["W_pos"].astype(np.float64), axis=1)
+    found["W_E_row_norm_median"] = float(
+        np.median(np.linalg.norm(params["W_E"][:n].astype(np.float64), axis=1))
+    )
     found["pos_cosine_cls_chance"] = float(
         np.quantile(np.abs(chance[:, -1, : FIVE.n_inputs]).mean(-1), 0.99)
     )
@@ -142,6 +147,7 @@ def qk_line_analysis(params, n, found):
     found["q_fit_r2_median"], found["k_fit_r2_median"] = float(np.median(qr2)), float(
         np.median(kr2)
     )
+    found["q_fit_r2"], found["k_fit_r2"] = qr2.ravel(), kr2.ravel()   # per dimension (head, d_head)
     found["q_k_slopes_opposite_sign_fraction"] = float((np.sign(qm) != np.sign(km)).mean())
     small = n // 5  # 0-19 for n = 100: the under-represented numbers
     km_low, _, _ = an.fit_linear(x[:small], k[:small])

@@ -794,9 +794,10 @@ def write_report(root="figures"):
             "The first rules were written from the study's words before any run of this study"
             " existed, but not blind: the previous single-seed pipeline's numbers for the same"
             " measures (commit 937c2f6) were on record. They were then revised three times with"
-            " results in view; every revision is listed below, the second and third with each"
-            " claim's verdict before and after them (the second also with the aggregation's share"
-            " of the change apart from the rules')."
+            " results in view (revisions 2, 3 and 4), each after an outside referee's read; all"
+            " three are listed below, revisions 3 and 4 with each claim's verdict before and after"
+            " them (revision 3 also with the aggregation's share of the change apart from the"
+            " rules')."
         ),
         "",
     ]
@@ -941,9 +942,9 @@ def write_report(root="figures"):
             "## The fast default addition run, beside (not judged)",
             "",
             (
-                "The addition claims are judged on the study's own setting (Nanda et al.'s preset,"
-                " trained to completion). The same measures on the project's fast default run"
-                " (`--task add`):"
+                "The addition claims are judged on Nanda et al.'s preset, the work the study"
+                " reproduces (it states no setting of its own), trained to completion. The same"
+                " measures on the project's fast default run (`--task add`):"
             ),
             "",
             "| # | per part | would be |",
