@@ -177,14 +177,16 @@ def test_claim_25_median_still_robust_can_fail(holds, passes):
 
 
 def test_claim_10_count_is_the_samplers_expectation_and_claim_13_reads_the_random_test_set():
-    plain = {"n": 100, "small_cut": 20, "train_max_below_n_over_5": 4, "train_tuples": 20000, "balanced_accuracy": 0.85,
-             "final": {"test_acc": 0.99}}
+    plain = {"n": 100, "small_cut": 20, "train_max_below_n_over_5": 4, "train_tuples": 20000, "balanced_accuracy": 0.7,
+             "augmented_test_accuracy": 0.85, "final": {"test_acc": 0.99}}
     assert claims.expected_small_max(plain) == pytest.approx(40000 * 0.2 ** 5)            # 12.8, the same for every seed
-    aug = {**plain, "balanced_accuracy": 0.95, "final": {"test_acc": 0.995}}
+    aug = {**plain, "balanced_accuracy": 0.99, "augmented_test_accuracy": 0.95, "final": {"test_acc": 0.995}}
     found = {"max": {0: plain}, "max_augment": {0: aug}}
     ten = report.judge(claim(10), found)["seeds"]["0"]["parts"]
-    assert [p["passes"] for p in ten] == [True, None, True, True, True] and ten[1]["value"] == 8
-    assert report.judge(claim(10), found)["verdict"] == claims.VERDICTS[0]
+    assert [p["passes"] for p in ten] == [True, None, True, True, True, None] and ten[1]["value"] == 8
+    assert report.judge(claim(10), found)["verdict"] == claims.VERDICTS[0]      # the augmented test set decides
+    low = {"max": {0: {**plain, "augmented_test_accuracy": 0.98}}, "max_augment": {0: aug}}   # +1.5 points only
+    assert report.judge(claim(10), low)["verdict"] == claims.VERDICTS[1]       # the count passes, the gain fails
     assert report.judge(claim(13), found)["verdict"] == claims.VERDICTS[0]      # +0.5 points on the random set
     found["max_augment"][0] = {**aug, "final": {"test_acc": 0.96}}              # 3 points lower: not marginal
     assert report.judge(claim(13), found)["verdict"] == claims.VERDICTS[2]

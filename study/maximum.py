@@ -43,6 +43,18 @@ def analyse_max(path, out_dir, draw=True, untrained=False, extensions=True):
     history_facts(history, found)
     found["claims_only"] = not extensions or untrained
     found["balanced_accuracy"] = history["balanced_acc"][-1]
+    # the study's 'augmented test set': held-out tuples drawn as --augment draws the training set,
+    # the random test tuples and balanced ones (every answer equally often) in training's
+    # proportion, n * max(1, n_train // (10 n)) extra per n_train (tasks._five_numbers)
+    bal_tokens, bal_targets = data.evals["balanced"]
+    extra = round(len(test_tokens) * n * max(1, cfg.n_train // (10 * n)) / cfg.n_train)
+    pick = np.random.default_rng(0).choice(len(bal_tokens), extra, replace=False)
+    aug_tokens = np.concatenate([test_tokens, bal_tokens[pick]])
+    aug_targets = np.concatenate([test_targets, bal_targets[pick]])
+    found["augmented_test_set_size"], found["augmented_test_set_extra"] = len(aug_tokens), extra
+    found["augmented_test_accuracy"] = float(
+        (an.readout_logits(params, aug_tokens)[:, 0].argmax(-1) == aug_targets[:, 0]).mean()
+    )
     plain = data.train[0][
         : cfg.n_train, FIVE.inputs
     ]  # the random tuples (augmentation comes after them)
