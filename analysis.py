@@ -1089,6 +1089,27 @@ def decoding_query_scores(params, n):
     return np.einsum("sthe,pxhe->sthpx", q, k) / np.sqrt(q.shape[-1])
 
 
+def counterfactual_previous_output_below(params, tokens, targets, seed=0):
+    """Sort, decoding steps 2-5 (predicting y_{s+1} after y_s): put in place of y_s a number t'
+    drawn strictly between y_{s-1} and y_s (below y_1 for s = 1), in the tuples with room there
+    and y_s < y_{s+1}. t' is no input, and both readings now answer above it, as outputs always
+    rise in training: 'the smallest input above the token just written' answers y_s, 'the input
+    of rank s+1' answers y_{s+1}. Per step: the fraction answering each, and how many tuples."""
+    rng, out = np.random.default_rng(seed), {}
+    for s in range(1, SORT.n_read):
+        lo = targets[:, s - 2] if s >= 2 else np.full(len(targets), -1)         # y_{s-1} (or -1)
+        hi, nxt = targets[:, s - 1], targets[:, s]                               # y_s, y_{s+1}
+        room = (hi - lo >= 2) & (nxt > hi)
+        t = lo[room] + 1 + (rng.random(room.sum()) * (hi[room] - lo[room] - 1)).astype(int)   # lo < t < hi
+        moved = tokens[room].copy()
+        moved[:, FIVE.sep + s] = t
+        pred = readout_logits(params, moved, SORT.n_read)[:, s].argmax(-1)
+        out[f"y{s + 1}"] = {"tested": int(room.sum()),
+                            "answers_successor_of_t": float((pred == hi[room]).mean()),
+                            "answers_rank": float((pred == nxt[room]).mean())}
+    return out
+
+
 # ============================================================================ max, median, sort: OV matrix and shape fits
 def ov_copy_matrix(params, tokens, n_read, n):
     """The full OV path as the model applies it at the readout: at every readout position the

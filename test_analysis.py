@@ -716,6 +716,18 @@ def test_counterfactual_previous_output_never_repeats_a_token_and_reads_a_plante
         assert all(v[key] == 1.0 for v in out.values()), (rule, out)
     for s, toks in zip([1, 2, 3] * 2, seen):           # the calls, step by step: the moved token is no input
         assert not (toks[:, FIVE_SEP + s][:, None] == toks[:, :5]).any()
+    # t' below y_s: the same two planted rules answer y_s (successor) and y_{s+1} (rank), at every step
+    seen.clear()
+    for rule, key in (("successor", "answers_successor_of_t"), ("rank", "answers_rank")):
+        monkeypatch.setattr(analysis, "readout_logits", model(rule))
+        out = analysis.counterfactual_previous_output_below(None, tokens, targets)
+        assert set(out) == {"y2", "y3", "y4", "y5"} and all(v["tested"] > 50 for v in out.values())
+        assert all(v[key] == 1.0 for v in out.values()), (rule, out)
+    for s, toks in zip([1, 2, 3, 4] * 2, seen):
+        moved = toks[:, FIVE_SEP + s]
+        assert not (moved[:, None] == toks[:, :5]).any()                    # no input
+        below = np.sort(toks[:, :5], 1)[:, s - 1]                             # y_s, the token replaced
+        assert (moved < below).all()                                          # below it: outputs still rise after
 
 
 def copying_sort_model(n):

@@ -153,7 +153,7 @@ REVISION_3 = (
     " go either way."
 )
 REVISION_4 = (
-    "Revision 4 (issue #25), made after four more outside referees read REPORT.md (of revision"
+    "Revision 4 (issue #25), made after five more outside referees read REPORT.md (of revision"
     " 3, then of this revision's drafts) against the study, with every verdict of revision 3 on"
     " record. Claims' parts changed, each to read what the study's words claim or to read them as"
     " the policy and the other claims do: claim 1's grokking itself (generalising long after"
@@ -164,7 +164,9 @@ REVISION_4 = (
     " median with sort's y3 alone where claim 11, since revision 3, reads the two models' own"
     " test losses; claim 29's 'the heads' was read on the best head only, where claims 16 and 30"
     " read every head; claim 18's 'each dimension' was read as the median dimension, where the"
-    " policy reads 'each' as 90% of the items; claim 10's 'augmented test set' was the set balanced"
+    " policy reads 'each' as 90% of the items; claim 31's counterfactual previous output made the"
+    " positional answer a fall below the token just written, which training never shows; claim"
+    " 10's 'augmented test set' was the set balanced"
     " over answers, where the study's construction, held-out tuples drawn as the augmented"
     " training set is, can be built; claims 14 and 27 tested cosines of W_pos rows that"
     " may sit at the weight-decay noise floor, which claim 2 does not test. Beside them, with no"
@@ -1761,15 +1763,57 @@ CLAIMS = [
         31,
         "Sort: the prediction depends on the position being predicted rather than on 'the smallest"
         " number larger than the current one'.",
-        "at steps 2-4, the previous output y_s replaced by a number t' not among the inputs"
-        " (nothing repeated, as in training, but a previous output that is no input:"
-        " off-distribution too), drawn between y_(s+1) and y_(s+2): the share"
-        " answering y_(s+1), the input of the step's rank (positional), minus the share answering"
-        " y_(s+2), the smallest input above t' (successor), 'rather than'; the positional share,"
-        " 'mostly'. The earlier test (y_s replaced by y_(s+1), a token repeated, which training"
-        " never shows) shown",
+        "at each decoding step (predicting y_(s+1), s = 1..4), the previous output y_s replaced by"
+        " a number t' drawn between y_(s-1) and y_s (below y_1 at s = 1): no input, and both"
+        " readings answer above it, as outputs always rise in training. The share answering"
+        " y_(s+1), the input of the step's rank (positional), minus the share answering y_s, the"
+        " smallest input above t' (successor), 'rather than'; the positional share, 'mostly'; each"
+        " the mean over the four steps, per step shown. Shown beside: t' drawn between y_(s+1)"
+        " and y_(s+2) at steps 2-4 (revision 3's test: there the positional answer falls below t',"
+        " which training never shows) and the earlier y_s replaced by y_(s+1) (a token repeated)",
         {"sort": "sort"},
         (
+            Part(
+                "positional minus successor",
+                lambda F: F["sort"]["counterfactual_below_answers_rank"]
+                - F["sort"]["counterfactual_below_answers_successor_of_t"],
+                Rule(ABOVE, 0),
+            ),
+            Part(
+                "positional share",
+                lambda F: F["sort"]["counterfactual_below_answers_rank"],
+                Rule(ABOVE, 0.5),
+            ),
+            Part(
+                "per step (y2..y5): positional / successor share",
+                lambda F: [
+                    [v["answers_rank"], v["answers_successor_of_t"]]
+                    for v in F["sort"]["counterfactual_below"].values()
+                ],
+                Rule(SHOWN),
+            ),
+            Part(
+                "t' above y_(s+1) (steps 2-4): positional / successor share",
+                lambda F: [
+                    F["sort"]["counterfactual_answers_rank"],
+                    F["sort"]["counterfactual_answers_successor_of_t"],
+                ],
+                Rule(SHOWN),
+            ),
+            Part(
+                "repeated token: positional / successor share",
+                lambda F: [
+                    F["sort"]["intervention_position_answer"],
+                    F["sort"]["intervention_successor_answer"],
+                ],
+                Rule(SHOWN),
+            ),
+        ),
+        revised_4=(
+            "t' drawn below y_s, so that both readings answer above it (was: between y_(s+1) and"
+            " y_(s+2), where the positional answer is a fall no training sequence shows; now shown)"
+        ),
+        parts_3=(  # its judged parts (a shown part has no verdict)
             Part(
                 "positional minus successor",
                 lambda F: F["sort"]["counterfactual_answers_rank"]
@@ -1780,14 +1824,6 @@ CLAIMS = [
                 "positional share",
                 lambda F: F["sort"]["counterfactual_answers_rank"],
                 Rule(ABOVE, 0.5),
-            ),
-            Part(
-                "repeated token: positional / successor share",
-                lambda F: [
-                    F["sort"]["intervention_position_answer"],
-                    F["sort"]["intervention_successor_answer"],
-                ],
-                Rule(SHOWN),
             ),
         ),
         revised=(

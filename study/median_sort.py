@@ -121,6 +121,11 @@ def analyse_median_or_sort(path, out_dir, draw=True, untrained=False, extensions
             params, tokens, targets)
         for key in ("answers_rank", "answers_successor_of_t"):
             found[f"counterfactual_{key}"] = float(np.mean([v[key] for v in cf.values()]))
+        # the same with t' below y_s: both readings answer above t', as outputs rise in training
+        found["counterfactual_below"] = below = an.counterfactual_previous_output_below(
+            params, tokens, targets)
+        for key in ("answers_rank", "answers_successor_of_t"):
+            found[f"counterfactual_below_{key}"] = float(np.mean([v[key] for v in below.values()]))
         if extensions and not untrained:
             found["sort_successor"] = successor = sort_successor(
                 params, mg.init_params(cfg), n, dq, best_head, tokens, targets, cf
