@@ -1772,15 +1772,15 @@ CLAIMS = [
         "Sort: the prediction depends on the position being predicted rather than on 'the smallest"
         " number larger than the current one'.",
         "the previous output y_s replaced by a number t' that is no input. On sorted outputs the"
-        " two readings coincide, so any test that tells them apart puts one answer where training"
-        " never goes; both such tests are judged, each off-distribution in its own way: t' drawn between"
-        " y_(s-1) and y_s (below y_1 at s = 1) at the four decoding steps, where both answers rise"
-        " above t' but the positional one, y_(s+1), skips the unused input y_s; and t' drawn"
-        " between y_(s+1) and y_(s+2) at steps 2-4, where the positional answer y_(s+1) falls below"
-        " t'. For each: the share answering the input of the step's rank (positional) minus the"
-        " share answering the smallest input above t' (successor), 'rather than'; the positional"
-        " share, 'mostly'; means over the steps, per step shown. The earlier y_s replaced by"
-        " y_(s+1) (a token repeated) shown",
+        " two readings coincide, so any test that tells them apart puts one answer where"
+        " training never goes; both such tests are judged, each off-distribution in its own way:"
+        " t' drawn between y_(s-1) and y_s (below y_1 at s = 1) at the four decoding steps,"
+        " where both answers rise above t' but the positional one, y_(s+1), skips the unused"
+        " input y_s; and t' drawn between y_(s+1) and y_(s+2) at steps 2-4, where the positional"
+        " answer y_(s+1) falls below t'. For each: the share answering the input of the step's"
+        " rank (positional) minus the share answering the smallest input above t' (successor),"
+        " 'rather than'; the positional share, 'mostly'; means over the steps, per step shown."
+        " The earlier y_s replaced by y_(s+1) (a token repeated) shown",
         {"sort": "sort"},
         (
             Part(
