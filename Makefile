@@ -138,7 +138,9 @@ WIDTH_SEEDS := $(FEW_SEEDS)
 # run-seconds trained beside other work (at most 145 minutes under `make -j2 runs`, about 120
 # on a quiet machine by the 60 older runs' quiet times of 2026-12-05). Recorded per run, beside
 # other work: add_nanda 1,322-1,469 s, add_nanda5k 105-184, add 93-358, max 36-162, median
-# 106-478, the sort family 262-436. With every checkpoint present, re-running
+# 106-478, the sort family 262-436. From nothing in a clean clone beside other work, 58 of the 77
+# runs were trained after 98 minutes (13,025 of the recorded run-seconds; ~140 minutes in all by
+# the rest's recorded times). With every checkpoint present, re-running
 # every analysis and the report (`make -j2 figures` after a change to study/) took 165 s.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(2),runs/$(1)_s$(s).npz)

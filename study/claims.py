@@ -1133,7 +1133,7 @@ CLAIMS = [
         " random test set: the change with --augment over without. Small maxima are ~(1/5)^5 of"
         " that set, so it can hardly move; on untrained weights the change is 0 by construction"
         " (the two runs of a seed start from the same weights), so the part is vacuous. The gain"
-        " on the balanced test set (claim 10's) shown",
+        " on the balanced test set (revision 3's reading of claim 10) shown",
         {"max": "max", "aug": "max_augment"},
         (
             Part(
