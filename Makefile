@@ -141,7 +141,7 @@ WIDTH_SEEDS := $(FEW_SEEDS)
 # 106-478, the sort family 262-436. From nothing in a clean clone beside other work, 58 of the 77
 # runs were trained after 98 minutes (13,025 of the recorded run-seconds; ~140 minutes in all by
 # the rest's recorded times). With every checkpoint present, re-running
-# every analysis and the report (`make -j2 figures` after a change to study/) took 165 s.
+# every analysis and the report (`make -j2 figures` after a change to study/) took 171 s.
 # Fewer runs: e.g. `make -j2 figures WIDTHS="16 32 128 512"`.
 seeded = $(foreach s,$(2),runs/$(1)_s$(s).npz)
 NANDA_RUNS := $(call seeded,add_nanda,$(FEW_SEEDS))
