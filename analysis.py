@@ -812,9 +812,11 @@ def engineered_median(params, fit_tokens, eval_tokens, n, shuffle_seed=None):
     return median_from_counts(probe(cls_resid_mid(params, eval_tokens, uniform_pattern(eval_tokens, H))))
 
 
-def mlp_pre_at_cls(params, tokens):
-    """The MLP's pre-activations at CLS [batch, d_mlp] with the model's own attention, in float64."""
-    X = cls_resid_mid(params, tokens, readout_pattern(params, tokens))
+def mlp_pre_at_cls(params, tokens, X=None):
+    """The MLP's pre-activations at CLS [batch, d_mlp] with the model's own attention, in float64.
+    X: CLS's residual cls_resid_mid(params, tokens, readout_pattern(params, tokens)), when the
+    caller has it."""
+    X = cls_resid_mid(params, tokens, readout_pattern(params, tokens)) if X is None else X
     return X @ params["W_in"].astype(np.float64) + params["b_in"]
 
 

@@ -536,15 +536,6 @@ def _reached(f, key, window_end):
     return f[key]
 
 
-def _w_pos_testable(f):
-    a, b = f["W_pos_row_norms"]
-    need(
-        min(a, b) >= f["W_E_row_norm_median"] / 10,
-        f"W_pos rows at the weight-decay noise floor: norms {fmt(a)}, {fmt(b)} against W_E's median"
-        f" row norm {fmt(f['W_E_row_norm_median'])} (under a tenth of it)",
-    )
-
-
 def _no_number_query(task):
     lay = tasks.LAYOUTS[task]
     raise NotTestable(
@@ -594,7 +585,7 @@ def _heads_on_step_rank(f):
 
 def _largest_rank_weight(f):
     """The largest mean attention weight any head puts on one input rank, at any step."""
-    return float(np.max(f["attention_weight_by_rank"]))
+    return max(_rank_weight_per_step(f))
 
 
 def _line_r2_per_step(f):
@@ -635,7 +626,7 @@ def _rows_above_floor(f, rows):
     norms = [f["W_pos_row_norms"][r] for r in rows]
     need(
         min(norms) >= f["W_E_row_norm_median"] / 10,
-        f"W_pos rows at the weight-decay noise floor: smallest norm {fmt(min(norms))} against"
+        f"W_pos rows at the weight-decay noise floor: norms {', '.join(map(fmt, norms))} against"
         f" W_E's median row norm {fmt(f['W_E_row_norm_median'])} (under a tenth of it)",
     )
     return norms
@@ -758,7 +749,7 @@ CLAIMS = [
             Part(
                 "cosine",
                 lambda F: (
-                    _w_pos_testable(F["add"]),
+                    _rows_above_floor(F["add"], [0, 1]),
                     (F["add"]["pos_embed_cosine"], F["add"]["cosine_chance_pair"]),
                 )[1],
                 Rule(ABOUT, 0.6173),

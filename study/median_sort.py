@@ -351,7 +351,8 @@ def median_mechanism(params, cfg, data):
     test_tokens = data.evals["test"][0]
     C = an.threshold_counts(test_tokens[:, FIVE.inputs], n).astype(np.float64)
     for label, p in (("trained", params), ("initial", init)):
-        pre = an.mlp_pre_at_cls(p, test_tokens)
+        X = an.cls_resid_mid(p, test_tokens, an.readout_pattern(p, test_tokens))  # CLS's residual
+        pre = an.mlp_pre_at_cls(p, test_tokens, X)
         live = ((pre > 0).mean(0) > 0.02) & ((pre > 0).mean(0) < 0.98)
         t, r2, crossing, slope = an.single_count_fits(pre, C)
         reads = live & (r2 > SINGLE_COUNT)
@@ -363,7 +364,6 @@ def median_mechanism(params, cfg, data):
             draws = [
                 rng.choice(others, min(reads.sum(), len(others)), replace=False) for _ in range(3)
             ]
-            X = an.cls_resid_mid(p, test_tokens, an.readout_pattern(p, test_tokens))
             silenced = lambda neurons, mean=False: an.accuracy_without_neurons(
                 p, test_tokens, tgt, neurons, mean, X)
             out["ablation"] = {
